@@ -1,0 +1,135 @@
+//! The `metamorph` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, env_help};
+use crate::telemetry::{self, LogFormat};
+
+/// Exit code for configuration errors (sysexits `EX_CONFIG`).
+pub const EXIT_CONFIG: u8 = 78;
+
+/// Metamorph: a self-hostable, plugin-based file-conversion gateway.
+#[derive(Debug, Parser)]
+#[command(name = "metamorph", version, about, long_about = None, after_long_help = env_help())]
+pub struct Cli {
+    /// TOML configuration file. Without it, `metamorph.toml` in the working directory is
+    /// read if it exists; every setting also has a default, so no file is needed.
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "METAMORPH_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Log line format: `text` for people, `json` for log collectors.
+    #[arg(long, global = true, env = "METAMORPH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// What to log: a level (`error`, `warn`, `info`, `debug`, `trace`) or per-module
+    /// directives such as `metamorph=debug,info`.
+    #[arg(
+        long,
+        global = true,
+        env = "METAMORPH_LOG",
+        value_name = "FILTER",
+        default_value = "info"
+    )]
+    pub log_level: String,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the HTTP service. Applies pending database migrations first; stops on SIGINT
+    /// or SIGTERM after in-flight requests finish.
+    Serve {
+        /// Listen on this address instead of the configured one (e.g. `127.0.0.1:0` for
+        /// any free port; the chosen one is logged).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Apply pending database migrations, print what was applied, and exit.
+    Migrate,
+    /// Show or check the effective configuration.
+    Config {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+/// `metamorph config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the effective configuration (defaults, file and environment merged) as TOML,
+    /// with passwords redacted.
+    Show,
+    /// Check the configuration and exit 0 if it is usable, 78 if not.
+    Check,
+}
+
+/// Parses the command line, runs the command, and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(message) = telemetry::init(cli.log_format, &cli.log_level) {
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            tracing::error!(%error, "configuration refused");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let outcome = match cli.command {
+        Command::Serve { listen } => crate::serve::run(config, listen),
+        Command::Migrate => crate::serve::migrate(&config),
+        Command::Config {
+            action: ConfigAction::Show,
+        } => {
+            print_stdout(&config.to_toml());
+            Ok(())
+        }
+        Command::Config {
+            action: ConfigAction::Check,
+        } => {
+            let origin = config.file.as_ref().map_or_else(
+                || "defaults and environment".to_owned(),
+                |file| file.display().to_string(),
+            );
+            print_stdout(&format!("configuration is valid ({origin})\n"));
+            Ok(())
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`metamorph config show | head`) is not an error worth reporting.
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}

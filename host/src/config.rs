@@ -1,0 +1,903 @@
+//! Configuration: built-in defaults, then a TOML file, then `METAMORPH_*` environment
+//! variables, each overriding the one before. This is the only module that reads the
+//! environment.
+//!
+//! Every setting has a default, so the service starts with no file and no variables at all:
+//! it listens on `127.0.0.1:8080` and keeps its SQLite database, stored files and plugins
+//! under `./data`. A value that cannot be used stops start-up with a [`ConfigError`] naming
+//! the key, where the value came from and what is allowed.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use figment::providers::{Format, Toml};
+use figment::value::Value;
+use figment::{Figment, Metadata, Profile, Provider};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// File read when `--config` is not given, if it exists in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "metamorph.toml";
+
+/// Prefix of every environment variable the service reads.
+pub const ENV_PREFIX: &str = "METAMORPH_";
+
+/// An environment variable that overrides one configuration key.
+#[derive(Clone, Copy, Debug)]
+pub struct EnvVar {
+    /// Full variable name.
+    pub name: &'static str,
+    /// Dotted key it sets in the configuration file's terms.
+    pub key: &'static str,
+    /// What it does and its default.
+    pub help: &'static str,
+}
+
+/// Every environment variable that sets a configuration key. Documented in `--help` and the
+/// README from this table.
+pub const ENV_VARS: &[EnvVar] = &[
+    EnvVar {
+        name: "METAMORPH_LISTEN",
+        key: "listen",
+        help: "address and port to listen on [default: 127.0.0.1:8080]",
+    },
+    EnvVar {
+        name: "METAMORPH_DATA_DIR",
+        key: "data_dir",
+        help: "folder for the SQLite database, stored files and plugins [default: ./data]",
+    },
+    EnvVar {
+        name: "METAMORPH_DATABASE_URL",
+        key: "database.url",
+        help: "sqlite://<path> or postgres://user:password@host:port/db \
+               [default: sqlite://<data_dir>/metamorph.db]",
+    },
+    EnvVar {
+        name: "METAMORPH_DATABASE_MAX_CONNECTIONS",
+        key: "database.max_connections",
+        help: "size of the database connection pool [default: 10]",
+    },
+    EnvVar {
+        name: "METAMORPH_STORAGE_BACKEND",
+        key: "storage.backend",
+        help: "where stored files live: fs [default: fs]",
+    },
+    EnvVar {
+        name: "METAMORPH_STORAGE_ROOT",
+        key: "storage.root",
+        help: "folder of the fs storage backend [default: <data_dir>/storage]",
+    },
+    EnvVar {
+        name: "METAMORPH_PLUGINS_DIR",
+        key: "plugins.dirs",
+        help: "folders where plugins are discovered, separated by `:` \
+               [default: <binary's folder>/plugins:<data_dir>/plugins]",
+    },
+    EnvVar {
+        name: "METAMORPH_SHUTDOWN_TIMEOUT",
+        key: "server.shutdown_timeout",
+        help: "how long SIGINT/SIGTERM waits for in-flight requests [default: 30s]",
+    },
+    EnvVar {
+        name: "METAMORPH_JSON_BODY_LIMIT",
+        key: "server.json_body_limit",
+        help: "largest JSON request body accepted [default: 1 MiB]",
+    },
+];
+
+/// Variables read by the command line itself (`--config`, `--log-format`, `--log-level`),
+/// not by the configuration file.
+pub const CLI_ENV_VARS: &[&str] = &["METAMORPH_CONFIG", "METAMORPH_LOG", "METAMORPH_LOG_FORMAT"];
+
+/// The configuration file, as written by the self-hoster. Every field is optional.
+///
+/// `schemas/config.schema.json` is generated from this type.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Metamorph configuration file (metamorph.toml)")]
+pub struct ConfigFile {
+    /// Address and port the HTTP server listens on, e.g. `127.0.0.1:8080` or `[::]:8080`.
+    pub listen: Option<ListenAddr>,
+    /// Folder for the SQLite database, stored files and plugins. Relative paths are
+    /// resolved against the working directory. Default `./data`.
+    pub data_dir: Option<PathBuf>,
+    /// The database.
+    #[serde(default)]
+    pub database: DatabaseSection,
+    /// Where stored files (uploads, conversion outputs) live.
+    #[serde(default)]
+    pub storage: StorageSection,
+    /// Where plugins are discovered.
+    #[serde(default)]
+    pub plugins: PluginsSection,
+    /// HTTP server behaviour.
+    #[serde(default)]
+    pub server: ServerSection,
+}
+
+/// `[database]`
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `sqlite://<path>` (the default: `sqlite://<data_dir>/metamorph.db`) or
+    /// `postgres://user:password@host:port/database`.
+    pub url: Option<String>,
+    /// Most connections the pool opens. Default 10.
+    pub max_connections: Option<u32>,
+    /// How long to wait for a connection before the request fails. Default `5s`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub connect_timeout: Option<Duration>,
+    /// SQLite only: how long a writer waits for the database lock. Default `5s`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub busy_timeout: Option<Duration>,
+}
+
+/// `[storage]`
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// Storage service. Only `fs` (a local folder) for now.
+    pub backend: Option<StorageBackend>,
+    /// `fs`: the folder. Default `<data_dir>/storage`.
+    pub root: Option<PathBuf>,
+}
+
+/// Storage services the service can keep its files in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// A local folder.
+    Fs,
+}
+
+/// `[plugins]`
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsSection {
+    /// Folders searched for plugins, in order. Default: `plugins` beside the binary, then
+    /// `<data_dir>/plugins`. The environment variable separates folders with `:`.
+    pub dirs: Option<PathList>,
+}
+
+/// `[server]`
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// How long SIGINT/SIGTERM waits for in-flight requests before exiting. Default `30s`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub shutdown_timeout: Option<Duration>,
+    /// Largest JSON request body, e.g. `1 MiB` or a number of bytes. Default `1 MiB`.
+    #[schemars(with = "Option<String>")]
+    pub json_body_limit: Option<ByteSize>,
+}
+
+/// A socket address, with an error message that says what one looks like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "String")]
+pub struct ListenAddr(pub SocketAddr);
+
+impl<'de> Deserialize<'de> for ListenAddr {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = StringOrNumber::deserialize(deserializer)?.0;
+        text.parse().map(ListenAddr).map_err(|_invalid| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not an address to listen on; expected an IP address and a port \
+                 such as 127.0.0.1:8080, 0.0.0.0:8080 or [::]:8080"
+            ))
+        })
+    }
+}
+
+/// A list of folders, written as a TOML array or as one string separated by `:`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(with = "Vec<PathBuf>")]
+pub struct PathList(pub Vec<PathBuf>);
+
+impl<'de> Deserialize<'de> for PathList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(
+            untagged,
+            expecting = "a list of folders, or one string of folders separated by `:`"
+        )]
+        enum Raw {
+            One(String),
+            Many(Vec<PathBuf>),
+        }
+        Ok(match Raw::deserialize(deserializer)? {
+            Raw::One(joined) => PathList(
+                std::env::split_paths(&OsString::from(joined))
+                    .filter(|path| !path.as_os_str().is_empty())
+                    .collect(),
+            ),
+            Raw::Many(paths) => PathList(paths),
+        })
+    }
+}
+
+/// Accepts a string, or a number given where a string was meant (`METAMORPH_LISTEN=8080`
+/// arrives as a number), so the error can say what a valid value looks like.
+struct StringOrNumber(String);
+
+impl<'de> Deserialize<'de> for StringOrNumber {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Signed(i64),
+            Unsigned(u64),
+            Float(f64),
+        }
+        Ok(StringOrNumber(match Raw::deserialize(deserializer)? {
+            Raw::Text(text) => text,
+            Raw::Signed(number) => number.to_string(),
+            Raw::Unsigned(number) => number.to_string(),
+            Raw::Float(number) => number.to_string(),
+        }))
+    }
+}
+
+/// The effective configuration, every default filled in and every path absolute.
+#[derive(Clone, Debug, Serialize)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Folder for the database, stored files and plugins.
+    pub data_dir: PathBuf,
+    /// The database.
+    pub database: DatabaseConfig,
+    /// The storage of files.
+    pub storage: StorageConfig,
+    /// Plugin discovery.
+    pub plugins: PluginsConfig,
+    /// HTTP server behaviour.
+    pub server: ServerConfig,
+    /// The file this configuration was read from, if any.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+    /// Problems that did not stop start-up (unknown variables), to log once logging is up.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// Database settings.
+#[derive(Clone, Debug, Serialize)]
+pub struct DatabaseConfig {
+    /// Which database and where.
+    pub url: DatabaseUrl,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// SQLite lock wait.
+    #[serde(with = "humantime_serde")]
+    pub busy_timeout: Duration,
+}
+
+/// Which database the service uses.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// An SQLite file (created if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, by its libpq connection URL.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Parses `sqlite://<path>`, `sqlite:<path>`, `postgres://…` or `postgresql://…`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if let Some(path) = text
+            .strip_prefix("sqlite://")
+            .or_else(|| text.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() || path.contains('?') || path == ":memory:" {
+                return Err(format!(
+                    "`{text}` does not name an SQLite file; write sqlite://<path>, e.g. \
+                     sqlite://./data/metamorph.db"
+                ));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            return Ok(Self::Postgres(text.to_owned()));
+        }
+        Err(format!(
+            "`{}` is not a supported database URL; use sqlite://<path> or \
+             postgres://user:password@host:port/database",
+            redact_password(text)
+        ))
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    /// Shows the URL with any password replaced, so it can be logged.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Self::Postgres(url) => f.write_str(&redact_password(url)),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for DatabaseUrl {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host…` with `***`.
+pub fn redact_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = url[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |offset| authority_start + offset);
+    let authority = &url[authority_start..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &authority[..at];
+    let Some(colon) = userinfo.find(':') else {
+        return url.to_owned();
+    };
+    format!(
+        "{}{}:***{}",
+        &url[..authority_start],
+        &userinfo[..colon],
+        &url[authority_start + at..]
+    )
+}
+
+/// Storage settings.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "backend", rename_all = "lowercase")]
+pub enum StorageConfig {
+    /// A local folder.
+    Fs {
+        /// The folder.
+        root: PathBuf,
+    },
+}
+
+/// Plugin discovery settings.
+#[derive(Clone, Debug, Serialize)]
+pub struct PluginsConfig {
+    /// Folders searched for plugins, in order.
+    pub dirs: Vec<PathBuf>,
+}
+
+/// HTTP server settings.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerConfig {
+    /// Drain time on shutdown.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// Largest JSON request body, in bytes.
+    pub json_body_limit: u64,
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    message: String,
+}
+
+impl ConfigError {
+    fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration: `explicit_file` if given (it must exist), else
+    /// `metamorph.toml` in the working directory if present, then the environment.
+    pub fn load(explicit_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let environment: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+            .collect();
+        let file = match explicit_file {
+            Some(path) => match path.try_exists() {
+                Ok(true) => Some(path.to_path_buf()),
+                Ok(false) => {
+                    return Err(ConfigError::new(format!(
+                        "configuration file `{}` does not exist",
+                        path.display()
+                    )));
+                }
+                Err(error) => {
+                    return Err(ConfigError::new(format!(
+                        "cannot read configuration file `{}`: {error}",
+                        path.display()
+                    )));
+                }
+            },
+            None => {
+                let default = PathBuf::from(DEFAULT_CONFIG_FILE);
+                default.try_exists().unwrap_or(false).then_some(default)
+            }
+        };
+        Self::from_sources(file, &environment)
+    }
+
+    /// Builds the configuration from a file and a set of `METAMORPH_*` variables.
+    pub fn from_sources(
+        file: Option<PathBuf>,
+        environment: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = &file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        for (name, value) in environment {
+            if let Some(var) = ENV_VARS.iter().find(|var| var.name == name) {
+                figment = figment.merge(EnvVarProvider {
+                    var,
+                    value: value.clone(),
+                });
+            }
+        }
+        let raw: ConfigFile = figment
+            .extract()
+            .map_err(|error| explain(&error, file.as_deref()))?;
+
+        let mut warnings = Vec::new();
+        for (name, _) in environment {
+            let known = ENV_VARS.iter().any(|var| var.name == name)
+                || CLI_ENV_VARS.contains(&name.as_str());
+            if !known {
+                warnings.push(unknown_variable_warning(name));
+            }
+        }
+        let mut config = resolve(raw, &figment, file.as_deref())?;
+        config.file = file;
+        config.warnings = warnings;
+        Ok(config)
+    }
+
+    /// The configuration as TOML, with secrets redacted (for `metamorph config show`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|error| format!("# cannot render: {error}\n"))
+    }
+}
+
+/// One `METAMORPH_*` variable as a figment source, named after the variable so that errors
+/// can say where a bad value came from.
+struct EnvVarProvider {
+    var: &'static EnvVar,
+    value: String,
+}
+
+impl Provider for EnvVarProvider {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(format!("environment variable {}", self.var.name))
+    }
+
+    fn data(&self) -> Result<figment::value::Map<Profile, figment::value::Dict>, figment::Error> {
+        // Parsed the way figment parses any environment variable: numbers and booleans
+        // become such, everything else stays a string.
+        let value: Value = self.value.parse().unwrap_or_else(|never| match never {});
+        let dict = figment::util::nest(self.var.key, value)
+            .into_dict()
+            .unwrap_or_default();
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+fn unknown_variable_warning(name: &str) -> String {
+    let suggestion = ENV_VARS
+        .iter()
+        .map(|var| (strsim_distance(var.name, name), var.name))
+        .min()
+        .filter(|(distance, _)| *distance <= 3)
+        .map(|(_, known)| format!(" (did you mean {known}?)"))
+        .unwrap_or_default();
+    format!("ignoring unknown environment variable {name}{suggestion}")
+}
+
+/// Levenshtein distance, for "did you mean" hints.
+fn strsim_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// Names where a value came from, for error messages.
+fn source_of(figment: &Figment, key: &str, file: Option<&Path>) -> String {
+    match figment.find_metadata(key) {
+        Some(metadata) if metadata.source.is_none() => metadata.name.to_string(),
+        Some(_) => file.map_or_else(
+            || "the configuration file".to_owned(),
+            |path| format!("configuration file {}", path.display()),
+        ),
+        None => "the default".to_owned(),
+    }
+}
+
+/// Turns a figment extraction error into a message that names the key and its source.
+fn explain(error: &figment::Error, file: Option<&Path>) -> ConfigError {
+    let mut messages = Vec::new();
+    for error in error.clone() {
+        let key = error.path.join(".");
+        let source = match &error.metadata {
+            Some(metadata) => metadata.source.as_ref().map_or_else(
+                || metadata.name.to_string(),
+                |source| format!("configuration file {source}"),
+            ),
+            None => file.map_or_else(
+                || "configuration".to_owned(),
+                |path| format!("configuration file {}", path.display()),
+            ),
+        };
+        let what = figment_kind_message(&error.kind);
+        messages.push(if key.is_empty() {
+            format!("invalid configuration in {source}: {what}")
+        } else {
+            format!("invalid configuration value for `{key}` (from {source}): {what}")
+        });
+    }
+    ConfigError::new(messages.join("\n"))
+}
+
+fn figment_kind_message(kind: &figment::error::Kind) -> String {
+    use figment::error::Kind;
+    match kind {
+        Kind::UnknownField(field, expected) => format!(
+            "unknown key `{field}`; the keys allowed here are {}",
+            expected
+                .iter()
+                .map(|name| format!("`{name}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Fills in defaults, validates, and makes paths absolute.
+fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Config, ConfigError> {
+    let invalid = |key: &str, message: String| {
+        ConfigError::new(format!(
+            "invalid configuration value for `{key}` (from {}): {message}",
+            source_of(figment, key, file)
+        ))
+    };
+    let absolute = |key: &str, path: PathBuf| {
+        std::path::absolute(&path)
+            .map_err(|error| invalid(key, format!("cannot resolve `{}`: {error}", path.display())))
+    };
+
+    let listen = raw
+        .listen
+        .map_or(SocketAddr::from(([127, 0, 0, 1], 8080)), |addr| addr.0);
+    let data_dir = absolute(
+        "data_dir",
+        raw.data_dir.unwrap_or_else(|| PathBuf::from("./data")),
+    )?;
+
+    let url = match raw.database.url {
+        Some(text) => {
+            match DatabaseUrl::parse(&text).map_err(|message| invalid("database.url", message))? {
+                DatabaseUrl::Sqlite(path) => DatabaseUrl::Sqlite(absolute("database.url", path)?),
+                postgres @ DatabaseUrl::Postgres(_) => postgres,
+            }
+        }
+        None => DatabaseUrl::Sqlite(data_dir.join("metamorph.db")),
+    };
+    let max_connections = raw.database.max_connections.unwrap_or(10);
+    if !(1..=1000).contains(&max_connections) {
+        return Err(invalid(
+            "database.max_connections",
+            format!("{max_connections} is out of range; allowed are 1 to 1000"),
+        ));
+    }
+    let positive = |key: &str, value: Option<Duration>, default: Duration| match value {
+        Some(duration) if duration.is_zero() => Err(invalid(
+            key,
+            "must be longer than zero, e.g. `5s`".to_owned(),
+        )),
+        Some(duration) => Ok(duration),
+        None => Ok(default),
+    };
+    let database = DatabaseConfig {
+        url,
+        max_connections,
+        connect_timeout: positive(
+            "database.connect_timeout",
+            raw.database.connect_timeout,
+            Duration::from_secs(5),
+        )?,
+        busy_timeout: positive(
+            "database.busy_timeout",
+            raw.database.busy_timeout,
+            Duration::from_secs(5),
+        )?,
+    };
+
+    let storage = match raw.storage.backend.unwrap_or(StorageBackend::Fs) {
+        StorageBackend::Fs => StorageConfig::Fs {
+            root: absolute(
+                "storage.root",
+                raw.storage.root.unwrap_or_else(|| data_dir.join("storage")),
+            )?,
+        },
+    };
+
+    let plugin_dirs = match raw.plugins.dirs {
+        Some(PathList(dirs)) => dirs
+            .into_iter()
+            .map(|dir| absolute("plugins.dirs", dir))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => default_plugin_dirs(&data_dir),
+    };
+
+    let json_body_limit = raw
+        .server
+        .json_body_limit
+        .map_or(1024 * 1024, |size| size.as_u64());
+    if json_body_limit < 1024 {
+        return Err(invalid(
+            "server.json_body_limit",
+            format!("{json_body_limit} bytes is too small; allowed is 1 KiB or more"),
+        ));
+    }
+    let server = ServerConfig {
+        shutdown_timeout: raw
+            .server
+            .shutdown_timeout
+            .unwrap_or(Duration::from_secs(30)),
+        json_body_limit,
+    };
+
+    Ok(Config {
+        listen,
+        data_dir,
+        database,
+        storage,
+        plugins: PluginsConfig { dirs: plugin_dirs },
+        server,
+        file: None,
+        warnings: Vec::new(),
+    })
+}
+
+/// `plugins` beside the running binary (where `cargo xtask build` puts first-party
+/// plugins), then `<data_dir>/plugins`.
+fn default_plugin_dirs(data_dir: &Path) -> Vec<PathBuf> {
+    let beside_binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("plugins")));
+    beside_binary
+        .into_iter()
+        .chain([data_dir.join("plugins")])
+        .collect()
+}
+
+/// The environment variable table as text, for `--help`.
+pub fn env_help() -> String {
+    let width = ENV_VARS.iter().map(|var| var.name.len()).max().unwrap_or(0);
+    let mut text = String::from(
+        "Configuration: defaults, then the TOML file, then these environment variables:\n",
+    );
+    for var in ENV_VARS {
+        text.push_str(&format!("  {:width$}  {}\n", var.name, var.help));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn no_file_and_no_variables_gives_the_documented_defaults() {
+        let config = Config::from_sources(None, &[]).unwrap();
+        assert_eq!(config.listen, "127.0.0.1:8080".parse().unwrap());
+        assert!(config.data_dir.is_absolute() && config.data_dir.ends_with("data"));
+        assert_eq!(
+            config.database.url,
+            DatabaseUrl::Sqlite(config.data_dir.join("metamorph.db"))
+        );
+        assert_eq!(config.database.max_connections, 10);
+        let StorageConfig::Fs { root } = &config.storage;
+        assert_eq!(root, &config.data_dir.join("storage"));
+        assert_eq!(
+            config.plugins.dirs.last(),
+            Some(&config.data_dir.join("plugins"))
+        );
+        assert_eq!(config.server.shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(config.server.json_body_limit, 1024 * 1024);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("metamorph.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\n[database]\nmax_connections = 3\n[server]\njson_body_limit = \"2 KiB\"\n",
+        )
+        .unwrap();
+        let config = Config::from_sources(
+            Some(file),
+            &env(&[
+                ("METAMORPH_LISTEN", "127.0.0.1:9001"),
+                (
+                    "METAMORPH_DATABASE_URL",
+                    "postgres://app:s3cret@db:5432/metamorph",
+                ),
+                ("METAMORPH_PLUGINS_DIR", "/opt/a:/opt/b"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.listen, "127.0.0.1:9001".parse().unwrap());
+        assert_eq!(config.database.max_connections, 3);
+        assert_eq!(config.server.json_body_limit, 2048);
+        assert_eq!(
+            config.plugins.dirs,
+            vec![PathBuf::from("/opt/a"), PathBuf::from("/opt/b")]
+        );
+        assert_eq!(
+            config.database.url.to_string(),
+            "postgres://app:***@db:5432/metamorph"
+        );
+        assert!(!config.to_toml().contains("s3cret"));
+    }
+
+    #[test]
+    fn a_bad_variable_names_itself_and_what_is_allowed() {
+        let error = Config::from_sources(None, &env(&[("METAMORPH_LISTEN", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`listen`"), "{error}");
+        assert!(error.contains("METAMORPH_LISTEN"), "{error}");
+        assert!(error.contains("127.0.0.1:8080"), "{error}");
+
+        let error = Config::from_sources(None, &env(&[("METAMORPH_LISTEN", "8080")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`8080` is not an address"), "{error}");
+
+        let error = Config::from_sources(
+            None,
+            &env(&[("METAMORPH_DATABASE_URL", "mysql://u:pw@h/db")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("METAMORPH_DATABASE_URL") && error.contains("postgres://"),
+            "{error}"
+        );
+        assert!(
+            !error.contains("pw@"),
+            "the password must not be echoed: {error}"
+        );
+
+        let error = Config::from_sources(None, &env(&[("METAMORPH_STORAGE_BACKEND", "s3")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("storage.backend") && error.contains("`fs`"),
+            "{error}"
+        );
+
+        let error =
+            Config::from_sources(None, &env(&[("METAMORPH_DATABASE_MAX_CONNECTIONS", "0")]))
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("1 to 1000"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_file_value_names_the_file_and_unknown_keys_list_the_known_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("metamorph.toml");
+        std::fs::write(&file, "[server]\nshutdown_timeout = \"soon\"\n").unwrap();
+        let error = Config::from_sources(Some(file.clone()), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("server.shutdown_timeout"), "{error}");
+        assert!(error.contains(&file.display().to_string()), "{error}");
+
+        std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
+        let error = Config::from_sources(Some(file), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("unknown key `lisen`") && error.contains("`listen`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unknown_variables_are_warned_about_with_a_suggestion() {
+        let config = Config::from_sources(None, &env(&[("METAMORPH_LISTN", "x")])).unwrap();
+        assert_eq!(config.warnings.len(), 1);
+        assert!(
+            config.warnings[0].contains("did you mean METAMORPH_LISTEN"),
+            "{:?}",
+            config.warnings
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted_wherever_urls_are_shown() {
+        assert_eq!(
+            redact_password("postgres://u:p@h/d"),
+            "postgres://u:***@h/d"
+        );
+        assert_eq!(redact_password("postgres://u@h/d"), "postgres://u@h/d");
+        assert_eq!(
+            redact_password("postgres://h/d?password=x"),
+            "postgres://h/d?password=x"
+        );
+        assert_eq!(
+            redact_password("postgres://u:p@ss@h/d"),
+            "postgres://u:***@h/d"
+        );
+    }
+
+    #[test]
+    fn every_variable_sets_a_key_of_the_file_schema() {
+        let schema = serde_json::to_value(schemars::schema_for!(ConfigFile)).unwrap();
+        for var in ENV_VARS {
+            let mut node = &schema;
+            for (depth, part) in var.key.split('.').enumerate() {
+                if depth > 0 {
+                    let reference = node["$ref"]
+                        .as_str()
+                        .or_else(|| node["allOf"][0]["$ref"].as_str());
+                    if let Some(reference) = reference {
+                        let name = reference.rsplit('/').next().unwrap();
+                        node = &schema["$defs"][name];
+                    }
+                }
+                node = &node["properties"][part];
+                assert!(!node.is_null(), "{} sets unknown key {}", var.name, var.key);
+            }
+        }
+    }
+}

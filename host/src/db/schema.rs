@@ -1,0 +1,153 @@
+//! The tables, as diesel sees them. Kept in step with `migrations/` by hand (see
+//! `migrations/README.md`); [`verify`] checks at start-up that the database agrees.
+
+use diesel::{QueryDsl, RunQueryDsl};
+
+use super::{DbConnection, DbError};
+
+diesel::table! {
+    /// Organisations: the unit of tenancy. Every file, job and key belongs to one.
+    orgs (id) {
+        id -> Text,
+        name -> Text,
+        kind -> Text,
+        quota_bytes -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// People and anonymous sessions; each belongs to one organisation.
+    users (id) {
+        id -> Text,
+        org_id -> Text,
+        email -> Nullable<Text>,
+        display_name -> Nullable<Text>,
+        password_hash -> Nullable<Text>,
+        role -> Text,
+        disabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_login_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// API keys, stored hashed.
+    api_keys (id) {
+        id -> Text,
+        org_id -> Text,
+        user_id -> Text,
+        name -> Text,
+        prefix -> Text,
+        secret_hash -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Stored files: uploads, fetched inputs and conversion outputs.
+    files (id) {
+        id -> Text,
+        org_id -> Text,
+        owner_id -> Nullable<Text>,
+        filename -> Text,
+        content_type -> Nullable<Text>,
+        format -> Nullable<Text>,
+        size_bytes -> Nullable<BigInt>,
+        sha256 -> Nullable<Text>,
+        storage_key -> Nullable<Text>,
+        status -> Text,
+        visibility -> Text,
+        origin -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Conversion jobs; also the work queue.
+    jobs (id) {
+        id -> Text,
+        org_id -> Text,
+        created_by -> Nullable<Text>,
+        status -> Text,
+        status_info -> Nullable<Text>,
+        spec -> Text,
+        tag -> Nullable<Text>,
+        callback_url -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
+        request_hash -> Nullable<Text>,
+        attempts -> Integer,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        queued_at -> Nullable<Timestamp>,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// The audit trail of state-changing calls.
+    audit_events (id) {
+        id -> Text,
+        org_id -> Nullable<Text>,
+        actor_user_id -> Nullable<Text>,
+        actor_kind -> Text,
+        action -> Text,
+        resource -> Text,
+        resource_id -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        outcome -> Text,
+        detail -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(users -> orgs (org_id));
+diesel::joinable!(api_keys -> orgs (org_id));
+diesel::joinable!(api_keys -> users (user_id));
+diesel::joinable!(files -> orgs (org_id));
+diesel::joinable!(jobs -> orgs (org_id));
+
+diesel::allow_tables_to_appear_in_same_query!(orgs, users, api_keys, files, jobs, audit_events);
+
+/// Checks that every table and column above exists, by selecting each table's columns from
+/// zero rows. A migration missing from the database, or a column renamed on one side only,
+/// fails here with the database's message instead of at the first request that needs it.
+pub fn verify(conn: &mut DbConnection) -> Result<(), DbError> {
+    orgs::table
+        .select(orgs::all_columns)
+        .limit(0)
+        .execute(conn)?;
+    users::table
+        .select(users::all_columns)
+        .limit(0)
+        .execute(conn)?;
+    api_keys::table
+        .select(api_keys::all_columns)
+        .limit(0)
+        .execute(conn)?;
+    files::table
+        .select(files::all_columns)
+        .limit(0)
+        .execute(conn)?;
+    jobs::table
+        .select(jobs::all_columns)
+        .limit(0)
+        .execute(conn)?;
+    audit_events::table
+        .select(audit_events::all_columns)
+        .limit(0)
+        .execute(conn)?;
+    Ok(())
+}

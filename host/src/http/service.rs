@@ -1,0 +1,227 @@
+//! The service layer every request passes through, in this order:
+//!
+//! 1. take the client's `X-Request-Id` or make one, and make it current for the request;
+//! 2. route by path and method (the route table of [`crate::routes`]): an unknown path is a
+//!    404 problem document, a known path with another method a 405 with `Allow`;
+//! 3. run the matched endpoint's warp filter, turning a panic into a 500 problem document;
+//! 4. set `X-Request-Id` on the response, count it in the metrics by route template and
+//!    status, and write one log line.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::FutureExt;
+use http::header::{ALLOW, HeaderValue};
+use http::{Method, Request, StatusCode};
+use tower_service::Service as _;
+use tracing::Instrument;
+use warp::Reply;
+use warp::reply::Response;
+
+use super::request_id::{self, RequestId};
+use crate::error::{ApiError, ErrorCode};
+use crate::metrics::Metrics;
+use crate::routes::{Routed, Router};
+
+/// Route label of requests that matched no route (one label, so that scanners probing
+/// random paths cannot blow up the metrics' cardinality).
+const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Longest request path quoted back in a 404 detail.
+const MAX_QUOTED_PATH: usize = 200;
+
+/// The address of the client, as a request extension for filters that need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// The whole HTTP application: routing, endpoint filters and the cross-cutting concerns above.
+#[derive(Clone)]
+pub struct HttpService {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    router: Router,
+    metrics: Arc<Metrics>,
+}
+
+impl HttpService {
+    /// Builds the service over a route table.
+    pub fn new(router: Router, metrics: Arc<Metrics>) -> Self {
+        Self {
+            shared: Arc::new(Shared { router, metrics }),
+        }
+    }
+
+    /// Requests being handled right now.
+    pub fn in_flight(&self) -> i64 {
+        self.shared.metrics.in_flight()
+    }
+
+    /// The hyper service for one accepted connection.
+    pub fn for_connection(&self, remote: SocketAddr) -> ConnectionService {
+        ConnectionService {
+            service: self.clone(),
+            remote,
+        }
+    }
+
+    /// Handles one request from start to finish; never fails.
+    pub async fn handle<B>(&self, request: Request<B>, remote: Option<SocketAddr>) -> Response
+    where
+        B: http_body::Body + Send + Sync + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let started = Instant::now();
+        let shared = &self.shared;
+        shared.metrics.request_started();
+        let id = request
+            .headers()
+            .get(request_id::HEADER)
+            .and_then(RequestId::from_client)
+            .unwrap_or_else(RequestId::generate);
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let span = tracing::info_span!("request", request_id = %id);
+
+        let (route, mut response) = request_id::scope(id.clone(), self.dispatch(request, remote))
+            .instrument(span.clone())
+            .await;
+
+        response
+            .headers_mut()
+            .insert(request_id::HEADER, id.to_header_value());
+        let status = response.status();
+        let elapsed = started.elapsed();
+        shared
+            .metrics
+            .observe_http_request(&method, route, status, elapsed);
+        span.in_scope(|| {
+            tracing::info!(
+                target: "metamorph::access",
+                request_id = %id,
+                method = %method,
+                route,
+                path = %path,
+                status = status.as_u16(),
+                duration_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0,
+                "request"
+            );
+        });
+        response
+    }
+
+    /// Routes the request and runs its endpoint; returns the route label and the response.
+    async fn dispatch<B>(
+        &self,
+        mut request: Request<B>,
+        remote: Option<SocketAddr>,
+    ) -> (&'static str, Response)
+    where
+        B: http_body::Body + Send + Sync + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let method = request.method().clone();
+        let routed = self.shared.router.route(&method, request.uri().path());
+        match routed {
+            Routed::Endpoint { endpoint, params } => {
+                request.extensions_mut().insert(params);
+                if let Some(remote) = remote {
+                    request.extensions_mut().insert(ClientAddr(remote));
+                }
+                let mut service = warp::service(endpoint.filter());
+                let outcome = AssertUnwindSafe(service.call(request)).catch_unwind().await;
+                let response = match outcome {
+                    Ok(Ok(response)) => response,
+                    Ok(Err(never)) => match never {},
+                    Err(panic) => {
+                        let message = panic_message(panic.as_ref());
+                        tracing::error!(
+                            route = endpoint.path(),
+                            panic = message,
+                            "handler panicked"
+                        );
+                        ApiError::internal(format!("handler panicked: {message}")).into_response()
+                    }
+                };
+                (endpoint.path(), response)
+            }
+            Routed::Options { template, allow } => {
+                let mut response = Response::default();
+                *response.status_mut() = StatusCode::NO_CONTENT;
+                response.headers_mut().insert(ALLOW, allow_header(&allow));
+                (template, response)
+            }
+            Routed::MethodNotAllowed { template, allow } => {
+                let detail = format!(
+                    "`{method}` is not allowed on `{template}`; it accepts {}",
+                    allow.join(", ")
+                );
+                let error = ApiError::new(ErrorCode::MethodNotAllowed, detail)
+                    .with_header(ALLOW, allow_header(&allow));
+                (template, error.into_response())
+            }
+            Routed::NotFound => {
+                let path = request.uri().path();
+                let quoted: String = path.chars().take(MAX_QUOTED_PATH).collect();
+                let detail = format!(
+                    "no route matches `{method} {quoted}`; every route is listed in /openapi.json"
+                );
+                (
+                    UNMATCHED_ROUTE,
+                    ApiError::new(ErrorCode::NotFound, detail).into_response(),
+                )
+            }
+        }
+    }
+}
+
+fn allow_header(methods: &[&'static str]) -> HeaderValue {
+    HeaderValue::from_str(&methods.join(", ")).unwrap_or_else(|_| HeaderValue::from_static("GET"))
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
+}
+
+/// [`HttpService`] bound to one connection's peer address, as hyper wants it.
+#[derive(Clone)]
+pub struct ConnectionService {
+    service: HttpService,
+    remote: SocketAddr,
+}
+
+impl hyper::service::Service<Request<hyper::body::Incoming>> for ConnectionService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<hyper::body::Incoming>) -> Self::Future {
+        let service = self.service.clone();
+        let remote = self.remote;
+        Box::pin(async move { Ok(service.handle(request, Some(remote)).await) })
+    }
+}
+
+// Keep the method set in one place for the `Allow` header and metrics.
+pub(crate) fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}

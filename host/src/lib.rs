@@ -1,0 +1,16 @@
+//! Metamorph: a self-hostable, plugin-based file-conversion gateway.
+//!
+//! The binary is a thin wrapper over [`cli::main`]. Modules, each owning one concern:
+
+pub mod app; //       AppState: what handlers share
+pub mod cli; //       the command line
+pub mod config; //    configuration: defaults, file, environment
+pub mod db; //        database pool, migrations, schema
+pub mod error; //     ApiError and RFC 9457 problem documents
+pub mod http; //      the server: accept loop, request ids, routing, panics, access log
+pub mod metrics; //   Prometheus metrics
+pub mod openapi; //   the OpenAPI document, from the route table
+pub mod routes; //    every endpoint
+pub mod serve; //     `serve` and `migrate`: start-up and shutdown
+pub mod storage; //   stored files, over opendal
+pub mod telemetry; // logging

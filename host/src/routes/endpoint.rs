@@ -1,0 +1,244 @@
+//! One [`Endpoint`] per route: its method, its path template, its OpenAPI operation and the
+//! warp filter that serves it. The router, the metrics labels, the `Allow` header and the
+//! OpenAPI document are all derived from the same list, so none of them can drift.
+
+use http::{Method, StatusCode};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::{Filter, Rejection, Reply};
+
+use super::errors::recover;
+
+/// Produces the JSON Schema of a type inside the OpenAPI generator.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The schema function of `T`.
+pub fn schema_of<T: JsonSchema>() -> SchemaFn {
+    |generator| generator.subschema_for::<T>()
+}
+
+/// A path or query parameter of an operation.
+#[derive(Clone, Debug)]
+pub struct ParamDoc {
+    /// Name in the path template or query string.
+    pub name: &'static str,
+    /// `path` or `query`.
+    pub location: &'static str,
+    /// What the parameter means.
+    pub description: &'static str,
+    /// Whether the client must send it.
+    pub required: bool,
+    /// Its schema.
+    pub schema: SchemaFn,
+    /// A value that is valid for it, used to exercise the route in tests and docs.
+    pub example: &'static str,
+}
+
+/// One possible response of an operation.
+#[derive(Clone, Debug)]
+pub struct ResponseDoc {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// When this response happens.
+    pub description: &'static str,
+    /// Media type and schema of the body, if it has one.
+    pub content: Option<(&'static str, SchemaFn)>,
+}
+
+/// The request body of an operation.
+#[derive(Clone, Debug)]
+pub struct BodyDoc {
+    /// What the body holds.
+    pub description: &'static str,
+    /// Its media type.
+    pub content_type: &'static str,
+    /// Its schema.
+    pub schema: SchemaFn,
+}
+
+/// Everything the OpenAPI document says of one operation.
+#[derive(Clone, Debug)]
+pub struct OperationDoc {
+    /// Unique `operationId`, in camelCase.
+    pub id: &'static str,
+    /// Group shown in the documentation viewer.
+    pub tag: &'static str,
+    /// One line.
+    pub summary: &'static str,
+    /// Longer explanation, Markdown.
+    pub description: &'static str,
+    /// Path and query parameters.
+    pub params: Vec<ParamDoc>,
+    /// Request body, if any.
+    pub body: Option<BodyDoc>,
+    /// Documented responses (errors are also always documented as problem documents).
+    pub responses: Vec<ResponseDoc>,
+}
+
+/// A served route.
+pub struct Endpoint {
+    method: Method,
+    path: &'static str,
+    doc: OperationDoc,
+    filter: BoxedFilter<(Response,)>,
+}
+
+impl Endpoint {
+    /// Starts declaring a `GET` endpoint.
+    pub fn get(path: &'static str, id: &'static str) -> EndpointBuilder {
+        EndpointBuilder::new(Method::GET, path, id)
+    }
+
+    /// Starts declaring a `POST` endpoint.
+    pub fn post(path: &'static str, id: &'static str) -> EndpointBuilder {
+        EndpointBuilder::new(Method::POST, path, id)
+    }
+
+    /// The HTTP method.
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The path template, in router syntax (`/api/files/{org_id}/{id}`, `/docs/{*asset}`).
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
+    /// The path template as OpenAPI writes it (`{*asset}` becomes `{asset}`).
+    pub fn openapi_path(&self) -> String {
+        self.path.replace("{*", "{")
+    }
+
+    /// The OpenAPI description.
+    pub fn doc(&self) -> &OperationDoc {
+        &self.doc
+    }
+
+    /// The warp filter that serves the endpoint once it has been routed to.
+    pub fn filter(&self) -> BoxedFilter<(Response,)> {
+        self.filter.clone()
+    }
+}
+
+/// Declares an endpoint step by step; see [`Endpoint::get`].
+pub struct EndpointBuilder {
+    method: Method,
+    path: &'static str,
+    doc: OperationDoc,
+}
+
+impl EndpointBuilder {
+    fn new(method: Method, path: &'static str, id: &'static str) -> Self {
+        let doc = OperationDoc {
+            id,
+            tag: "",
+            summary: "",
+            description: "",
+            params: Vec::new(),
+            body: None,
+            responses: Vec::new(),
+        };
+        Self { method, path, doc }
+    }
+
+    /// Sets the group and the one-line summary.
+    #[must_use]
+    pub fn summary(mut self, tag: &'static str, summary: &'static str) -> Self {
+        self.doc.tag = tag;
+        self.doc.summary = summary;
+        self
+    }
+
+    /// Sets the longer description (Markdown).
+    #[must_use]
+    pub fn description(mut self, description: &'static str) -> Self {
+        self.doc.description = description;
+        self
+    }
+
+    /// Documents a path parameter with an example value.
+    #[must_use]
+    pub fn path_param<T: JsonSchema>(
+        mut self,
+        name: &'static str,
+        description: &'static str,
+        example: &'static str,
+    ) -> Self {
+        self.doc.params.push(ParamDoc {
+            name,
+            location: "path",
+            description,
+            required: true,
+            schema: schema_of::<T>(),
+            example,
+        });
+        self
+    }
+
+    /// Documents a JSON request body of type `T`.
+    #[must_use]
+    pub fn json_body<T: JsonSchema>(mut self, description: &'static str) -> Self {
+        self.doc.body = Some(BodyDoc {
+            description,
+            content_type: "application/json",
+            schema: schema_of::<T>(),
+        });
+        self
+    }
+
+    /// Documents a JSON response of type `T`.
+    #[must_use]
+    pub fn json_response<T: JsonSchema>(
+        self,
+        status: StatusCode,
+        description: &'static str,
+    ) -> Self {
+        self.response(
+            status,
+            description,
+            Some(("application/json", schema_of::<T>())),
+        )
+    }
+
+    /// Documents a response of any media type (`content` is `None` for an empty body).
+    #[must_use]
+    pub fn response(
+        mut self,
+        status: StatusCode,
+        description: &'static str,
+        content: Option<(&'static str, SchemaFn)>,
+    ) -> Self {
+        self.doc.responses.push(ResponseDoc {
+            status,
+            description,
+            content,
+        });
+        self
+    }
+
+    /// Finishes the endpoint with the warp filter that extracts its inputs and answers.
+    ///
+    /// The filter does not match the path or method (the router already did). If it
+    /// rejects, the rejection becomes a problem document here, so a routed request always
+    /// gets an answer from its own endpoint.
+    pub fn handle<F, R, E>(self, filter: F) -> Endpoint
+    where
+        F: Filter<Extract = (R,), Error = E> + Clone + Send + Sync + 'static,
+        E: Into<Rejection>,
+        R: Reply + 'static,
+    {
+        let filter = filter
+            .map(Reply::into_response)
+            .boxed()
+            .recover(recover)
+            .unify()
+            .boxed();
+        Endpoint {
+            method: self.method,
+            path: self.path,
+            doc: self.doc,
+            filter,
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The HTTP API at a glance. [`endpoints`] lists every route the service answers, group by
+//! group; each group module begins with a table of its endpoints. The router, the OpenAPI
+//! document, the metrics' route labels and the `Allow` headers are all derived from this
+//! one list.
+
+mod body;
+mod endpoint;
+mod errors;
+mod health;
+mod ops;
+mod router;
+
+use std::convert::Infallible;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use warp::Filter;
+
+pub use body::json;
+pub use endpoint::{
+    BodyDoc, Endpoint, EndpointBuilder, OperationDoc, ParamDoc, ResponseDoc, SchemaFn, schema_of,
+};
+pub use router::{PathParams, Routed, Router, RouterError};
+
+use crate::app::AppState;
+
+/// Every endpoint of the service.
+fn endpoints(state: &AppState, openapi: &ops::OpenApiSlot) -> Vec<Endpoint> {
+    let mut all = Vec::new();
+    all.extend(health::endpoints(state)); //    GET /api/health
+    all.extend(ops::endpoints(state, openapi)); // GET /metrics, /openapi.json, /docs…
+    all
+}
+
+/// Builds the route table and the OpenAPI document that describes it.
+pub fn build(state: &AppState) -> Result<Router, RouterError> {
+    let openapi: ops::OpenApiSlot = Arc::new(OnceLock::new());
+    let router = Router::new(endpoints(state, &openapi))?;
+    let document = crate::openapi::document(router.endpoints());
+    let rendered = serde_json::to_vec_pretty(&document).map_err(|error| {
+        RouterError::new(format!("cannot render the OpenAPI document: {error}"))
+    })?;
+    // The slot was created above and is set once, here.
+    let _ = openapi.set(Bytes::from(rendered));
+    Ok(router)
+}
+
+/// Hands a clone of the app state to a handler.
+pub fn with_state(
+    state: &AppState,
+) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone + use<> {
+    let state = state.clone();
+    warp::any().map(move || state.clone())
+}

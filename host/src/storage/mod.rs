@@ -1,0 +1,125 @@
+//! Where stored files live: a facade over an opendal [`Operator`], built once from
+//! [`StorageConfig`]. This is the only module that names opendal.
+
+use std::time::{Duration, Instant};
+
+use opendal::Operator;
+
+use crate::config::StorageConfig;
+use crate::error::{ApiError, ErrorCode};
+
+/// Folder of the objects written by health checks.
+const HEALTH_PREFIX: &str = ".health/";
+
+/// What can go wrong with storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The backend could not be set up (bad configuration, folder not creatable).
+    #[error("cannot open storage: {0}")]
+    Open(String),
+    /// An operation failed.
+    #[error("storage operation failed: {0}")]
+    Operation(#[from] opendal::Error),
+    /// An operation took longer than allowed.
+    #[error("storage did not answer within {0:?}")]
+    TimedOut(Duration),
+    /// What was read back is not what was written.
+    #[error("storage returned different bytes than were written")]
+    Corrupted,
+}
+
+impl From<StorageError> for ApiError {
+    fn from(error: StorageError) -> Self {
+        match &error {
+            StorageError::Operation(inner) if inner.kind() == opendal::ErrorKind::NotFound => {
+                ApiError::new(ErrorCode::NotFound, "the file's bytes do not exist")
+                    .with_source(error)
+            }
+            StorageError::Operation(inner) if inner.kind() == opendal::ErrorKind::RateLimited => {
+                ApiError::unavailable("storage is busy; retry shortly", 5).with_source(error)
+            }
+            StorageError::TimedOut(_) => {
+                ApiError::unavailable("storage is not answering; retry shortly", 5)
+                    .with_source(error)
+            }
+            _ => ApiError::internal(error),
+        }
+    }
+}
+
+/// The service's storage. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    operator: Operator,
+    backend: &'static str,
+}
+
+impl Storage {
+    /// Opens the configured backend; for `fs`, creates the folder if needed.
+    pub fn open(config: &StorageConfig) -> Result<Self, StorageError> {
+        match config {
+            StorageConfig::Fs { root } => {
+                std::fs::create_dir_all(root).map_err(|error| {
+                    StorageError::Open(format!("cannot create `{}`: {error}", root.display()))
+                })?;
+                let root = root.to_str().ok_or_else(|| {
+                    StorageError::Open(format!("`{}` is not valid UTF-8", root.display()))
+                })?;
+                let builder = opendal::services::Fs::default().root(root);
+                Ok(Self {
+                    operator: Operator::new(builder)?,
+                    backend: "fs",
+                })
+            }
+        }
+    }
+
+    /// The backend's name, e.g. `fs`.
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Writes, reads back and deletes a small probe object within `timeout`; returns how
+    /// long that took. Unlike a listing, this fails when the storage is not writable or
+    /// its folder has gone.
+    pub async fn check(&self, timeout: Duration) -> Result<Duration, StorageError> {
+        let started = Instant::now();
+        let key = format!("{HEALTH_PREFIX}{}", uuid::Uuid::new_v4());
+        let probe = b"metamorph health probe".as_slice();
+        let round_trip = async {
+            self.operator.write(&key, probe).await?;
+            let read = self.operator.read(&key).await;
+            self.operator.delete(&key).await?;
+            if read?.to_vec() != probe {
+                return Err(StorageError::Corrupted);
+            }
+            Ok(())
+        };
+        tokio::time::timeout(timeout, round_trip)
+            .await
+            .map_err(|_elapsed| StorageError::TimedOut(timeout))??;
+        Ok(started.elapsed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_check_passes_on_a_writable_folder_and_fails_once_it_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("storage");
+        let storage = Storage::open(&StorageConfig::Fs { root: root.clone() }).unwrap();
+        storage.check(Duration::from_secs(2)).await.unwrap();
+        assert_eq!(
+            std::fs::read_dir(root.join(".health")).unwrap().count(),
+            0,
+            "probe left behind"
+        );
+
+        std::fs::remove_dir_all(&root).unwrap();
+        std::fs::write(&root, b"a file where the folder was").unwrap();
+        assert!(storage.check(Duration::from_secs(2)).await.is_err());
+    }
+}

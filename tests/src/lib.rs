@@ -1,0 +1,444 @@
+//! Support for the black-box integration tests: start the real `metamorph` binary on a free
+//! port with a temporary data folder, against SQLite or a real PostgreSQL server, and talk
+//! HTTP to it.
+//!
+//! PostgreSQL tests need a server: `cargo xtask test` starts one and sets
+//! `METAMORPH_TEST_POSTGRES_URL` (and `METAMORPH_TEST_PG_BIN`, the folder of its programs).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use serde_json::Value;
+
+#[path = "../../xtask/src/postgres.rs"]
+pub mod postgres;
+
+/// Variable holding the URL of the PostgreSQL server tests create their databases in.
+pub const POSTGRES_URL_VAR: &str = "METAMORPH_TEST_POSTGRES_URL";
+/// Variable holding the folder of PostgreSQL's programs (`initdb`, `pg_ctl`).
+pub const PG_BIN_VAR: &str = "METAMORPH_TEST_PG_BIN";
+
+/// How long the server may take to start listening.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which database a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file in the test's data folder.
+    Sqlite,
+    /// A fresh database on the test PostgreSQL server.
+    Postgres,
+}
+
+/// Generates one test per backend from functions `fn name(backend: Backend) -> Result<()>`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() -> anyhow::Result<()> {
+                super::$name($crate::Backend::Sqlite)
+            })+
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() -> anyhow::Result<()> {
+                super::$name($crate::Backend::Postgres)
+            })+
+        }
+    };
+}
+
+/// The `metamorph` binary under test: `METAMORPH_BIN`, or the one in the target folder
+/// this test was built into.
+pub fn binary() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("METAMORPH_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> → target/<profile>/metamorph
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| anyhow!("cannot locate the target folder from {}", exe.display()))?;
+    let binary = profile_dir.join("metamorph");
+    if !binary.is_file() {
+        bail!(
+            "{} does not exist; build it with `cargo build -p metamorph` or run `cargo xtask test`",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}
+
+/// A fresh, empty PostgreSQL database, dropped when this goes out of scope.
+pub struct PgDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    /// Creates a database on the server at `METAMORPH_TEST_POSTGRES_URL`.
+    pub fn create() -> Result<Self> {
+        let admin_url = std::env::var(POSTGRES_URL_VAR).map_err(|_unset| {
+            anyhow!(
+                "{POSTGRES_URL_VAR} is not set: PostgreSQL tests need a server; \
+                 run them with `cargo xtask test`, which starts one"
+            )
+        })?;
+        Self::create_on(&admin_url)
+    }
+
+    /// Creates a database on the server at `admin_url`.
+    pub fn create_on(admin_url: &str) -> Result<Self> {
+        let name = format!("mm_test_{}", uuid_like());
+        let mut admin = PgConnection::establish(admin_url)
+            .with_context(|| format!("cannot connect to the test PostgreSQL at {admin_url}"))?;
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin)?;
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url, |(base, _)| base);
+        let url = format!("{base}/{name}");
+        Ok(Self {
+            admin_url: admin_url.to_owned(),
+            name,
+            url,
+        })
+    }
+
+    /// Its connection URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A connection to it.
+    pub fn connect(&self) -> Result<PgConnection> {
+        Ok(PgConnection::establish(&self.url)?)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&self.admin_url) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
+        }
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.subsec_nanos());
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// How to start a server; see [`Server::start`] for the common case.
+pub struct ServerBuilder {
+    backend: Backend,
+    env: Vec<(String, String)>,
+    args: Vec<String>,
+    database_url: Option<String>,
+}
+
+impl ServerBuilder {
+    /// Sets an environment variable for the server.
+    #[must_use]
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Adds a command-line argument before `serve`.
+    #[must_use]
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
+        self
+    }
+
+    /// Uses this database URL instead of a fresh database of the backend.
+    #[must_use]
+    pub fn database_url(mut self, url: &str) -> Self {
+        self.database_url = Some(url.to_owned());
+        self
+    }
+
+    /// Starts the server and waits until it listens.
+    pub fn start(self) -> Result<Server> {
+        let dir = tempfile::tempdir()?;
+        let (database_url, pg) = match (self.database_url, self.backend) {
+            (Some(url), _) => (url, None),
+            (None, Backend::Sqlite) => (
+                format!(
+                    "sqlite://{}",
+                    dir.path().join("data/metamorph.db").display()
+                ),
+                None,
+            ),
+            (None, Backend::Postgres) => {
+                let pg = PgDatabase::create()?;
+                (pg.url().to_owned(), Some(pg))
+            }
+        };
+        let mut command = metamorph_command(dir.path())?;
+        command
+            .args(&self.args)
+            .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
+            .env("METAMORPH_DATA_DIR", dir.path().join("data"))
+            .env("METAMORPH_DATABASE_URL", &database_url)
+            .env("METAMORPH_SHUTDOWN_TIMEOUT", "10s");
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        command.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = command.spawn().context("cannot start metamorph")?;
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr"))?;
+        let reader_logs = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::String(line));
+                if parsed["message"] == "listening"
+                    && let Some(address) = parsed["address"].as_str()
+                {
+                    let _ = address_tx.send(address.to_owned());
+                }
+                if let Ok(mut logs) = reader_logs.lock() {
+                    logs.push(parsed);
+                }
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let address = loop {
+            if let Ok(address) = address_rx.recv_timeout(Duration::from_millis(50)) {
+                break address;
+            }
+            if let Some(status) = child.try_wait()? {
+                std::thread::sleep(Duration::from_millis(100));
+                let logs = logs.lock().map(|logs| logs.clone()).unwrap_or_default();
+                bail!("metamorph exited during start-up ({status}); its log:\n{logs:#?}");
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("metamorph did not start listening within {START_TIMEOUT:?}");
+            }
+        };
+        Ok(Server {
+            child,
+            base: format!("http://{address}"),
+            address,
+            logs,
+            dir,
+            database_url,
+            _pg: pg,
+            client: reqwest::blocking::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()?,
+        })
+    }
+}
+
+/// `metamorph` with a clean environment: no `METAMORPH_*` variable of the caller leaks in,
+/// and the working directory is `cwd`.
+pub fn metamorph_command(cwd: &Path) -> Result<Command> {
+    let mut command = Command::new(binary()?);
+    command.current_dir(cwd);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("METAMORPH_") {
+            command.env_remove(name);
+        }
+    }
+    Ok(command)
+}
+
+/// A running `metamorph serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    base: String,
+    address: String,
+    logs: Arc<Mutex<Vec<Value>>>,
+    dir: tempfile::TempDir,
+    database_url: String,
+    _pg: Option<PgDatabase>,
+    client: reqwest::blocking::Client,
+}
+
+impl Server {
+    /// Starts a server with default settings on `backend`.
+    pub fn start(backend: Backend) -> Result<Self> {
+        Self::builder(backend).start()
+    }
+
+    /// Configures a server before starting it.
+    pub fn builder(backend: Backend) -> ServerBuilder {
+        ServerBuilder {
+            backend,
+            env: Vec::new(),
+            args: Vec::new(),
+            database_url: None,
+        }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// An HTTP client that does not follow redirects.
+    pub fn client(&self) -> &reqwest::blocking::Client {
+        &self.client
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Result<reqwest::blocking::Response> {
+        Ok(self.client.get(self.url(path)).send()?)
+    }
+
+    /// The server's data folder.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The database URL it runs on.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Every log line so far, parsed from JSON.
+    pub fn logs(&self) -> Vec<Value> {
+        self.logs
+            .lock()
+            .map(|logs| logs.clone())
+            .unwrap_or_default()
+    }
+
+    /// Waits up to 5 s for a log line matching `predicate`.
+    pub fn wait_for_log(&self, predicate: impl Fn(&Value) -> bool) -> Result<Value> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(line) = self.logs().into_iter().find(|line| predicate(line)) {
+                return Ok(line);
+            }
+            if Instant::now() > deadline {
+                bail!("no such log line; the log:\n{:#?}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal (`TERM`, `INT`, …) to the server.
+    pub fn signal(&self, signal: &str) -> Result<()> {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()?;
+        if !status.success() {
+            bail!("kill -{signal} failed");
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("metamorph still running after {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts that `response` is an RFC 9457 problem document with `status` and `code`, whose
+/// `request_id` equals its `X-Request-Id` header; returns the document.
+pub fn assert_problem(
+    response: reqwest::blocking::Response,
+    status: u16,
+    code: &str,
+) -> Result<Value> {
+    let actual = response.status().as_u16();
+    let content_type = header(&response, "content-type");
+    let request_id = header(&response, "x-request-id");
+    let body: Value = response.json().context("the body is not JSON")?;
+    anyhow::ensure!(
+        actual == status,
+        "status {actual}, expected {status}: {body}"
+    );
+    anyhow::ensure!(
+        content_type == "application/problem+json",
+        "content type {content_type}"
+    );
+    anyhow::ensure!(
+        body["code"] == code,
+        "code {}, expected {code}",
+        body["code"]
+    );
+    anyhow::ensure!(body["status"] == status, "status member {}", body["status"]);
+    anyhow::ensure!(
+        body["type"] == format!("/docs/errors#{code}"),
+        "type {}",
+        body["type"]
+    );
+    for member in ["title", "detail"] {
+        anyhow::ensure!(
+            body[member].as_str().is_some_and(|text| !text.is_empty()),
+            "no {member}: {body}"
+        );
+    }
+    anyhow::ensure!(!request_id.is_empty(), "no X-Request-Id header");
+    anyhow::ensure!(
+        body["request_id"] == request_id.as_str(),
+        "request_id {} ≠ header {request_id}",
+        body["request_id"]
+    );
+    Ok(body)
+}
+
+/// A response header as text (empty if absent).
+pub fn header(response: &reqwest::blocking::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}

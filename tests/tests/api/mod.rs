@@ -1,0 +1,7 @@
+mod config;
+mod docs;
+mod errors;
+mod health;
+mod metrics;
+mod migrations;
+mod shutdown;
