@@ -87,8 +87,7 @@ pub fn main() -> ExitCode {
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(error) => {
-            eprintln!("error: {error}");
-            tracing::error!(%error, "configuration refused");
+            report(cli.log_format, &error.to_string());
             return ExitCode::from(EXIT_CONFIG);
         }
     };
@@ -118,10 +117,17 @@ pub fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("error: {error:#}");
+            report(cli.log_format, &format!("{error:#}"));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Reports a fatal error once: as a plain line for people, as a log record for collectors.
+fn report(format: LogFormat, message: &str) {
+    match format {
+        LogFormat::Text => eprintln!("error: {message}"),
+        LogFormat::Json => tracing::error!(error = message, "cannot continue"),
     }
 }
 

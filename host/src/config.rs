@@ -864,6 +864,35 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid_and_sets_every_key_to_its_default() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../metamorph.example.toml");
+        let config = Config::from_sources(Some(example.clone()), &[]).unwrap();
+        let defaults = Config::from_sources(None, &[]).unwrap();
+        assert_eq!(config.listen, defaults.listen);
+        assert_eq!(config.database.url, defaults.database.url);
+        assert_eq!(
+            config.database.max_connections,
+            defaults.database.max_connections
+        );
+        assert_eq!(
+            config.server.json_body_limit,
+            defaults.server.json_body_limit
+        );
+        assert_eq!(
+            config.server.shutdown_timeout,
+            defaults.server.shutdown_timeout
+        );
+        let text = std::fs::read_to_string(example).unwrap();
+        for var in ENV_VARS {
+            assert!(
+                text.contains(var.name),
+                "the example does not mention {}",
+                var.name
+            );
+        }
+    }
+
+    #[test]
     fn passwords_are_redacted_wherever_urls_are_shown() {
         assert_eq!(
             redact_password("postgres://u:p@h/d"),

@@ -11,6 +11,7 @@ pub mod http; //      the server: accept loop, request ids, routing, panics, acc
 pub mod metrics; //   Prometheus metrics
 pub mod openapi; //   the OpenAPI document, from the route table
 pub mod routes; //    every endpoint
+pub mod schemas; //   the JSON Schemas committed under schemas/
 pub mod serve; //     `serve` and `migrate`: start-up and shutdown
 pub mod storage; //   stored files, over opendal
 pub mod telemetry; // logging

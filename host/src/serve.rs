@@ -74,9 +74,13 @@ async fn serve(config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()>
         migrations_applied = applied.len(),
         "database ready"
     );
-    for dir in &config.plugins.dirs {
-        tracing::debug!(dir = %dir.display(), "plugin folder");
-    }
+    let plugin_dirs: Vec<String> = config
+        .plugins
+        .dirs
+        .iter()
+        .map(|dir| dir.display().to_string())
+        .collect();
+    tracing::info!(dirs = %plugin_dirs.join(":"), "plugin folders");
 
     let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
     let shutdown_timeout = config.server.shutdown_timeout;

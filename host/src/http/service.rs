@@ -225,3 +225,110 @@ pub(crate) fn method_label(method: &Method) -> &'static str {
         _ => "OTHER",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use serde::Deserialize;
+    use warp::Filter;
+
+    use super::*;
+    use crate::error::{ApiResult, Problem};
+    use crate::routes::{Endpoint, json};
+
+    #[derive(Debug, Deserialize)]
+    struct Greeting {
+        name: String,
+    }
+
+    fn service() -> HttpService {
+        let endpoints = vec![
+            Endpoint::get("/boom", "boom").handle(warp::any().map(|| -> &'static str {
+                panic!("a bug in a handler");
+            })),
+            Endpoint::post("/greet", "greet").handle(json::<Greeting>(1024).map(
+                |greeting: ApiResult<Greeting>| match greeting {
+                    Ok(greeting) => format!("hello {}", greeting.name).into_response(),
+                    Err(error) => error.into_response(),
+                },
+            )),
+        ];
+        let router = Router::new(endpoints).unwrap();
+        HttpService::new(router, Arc::new(Metrics::new().unwrap()))
+    }
+
+    async fn send(
+        service: &HttpService,
+        method: Method,
+        path: &str,
+        body: &str,
+    ) -> (StatusCode, http::HeaderMap, Bytes) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-request-id", "req-1")
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap();
+        let response = service.handle(request, None).await;
+        let (parts, body) = response.into_parts();
+        (
+            parts.status,
+            parts.headers,
+            body.collect().await.unwrap().to_bytes(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_500_problem_and_the_service_keeps_serving() {
+        let service = service();
+        let (status, headers, body) = send(&service, Method::GET, "/boom", "").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(headers["x-request-id"], "req-1");
+        let problem: Problem = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem.code, ErrorCode::Internal);
+        assert_eq!(problem.request_id, "req-1");
+        assert!(
+            !problem.detail.contains("a bug in a handler"),
+            "panic messages stay in the log"
+        );
+
+        let (status, _, body) = send(&service, Method::POST, "/greet", r#"{"name":"ada"}"#).await;
+        assert_eq!(
+            (status, body.as_ref()),
+            (StatusCode::OK, b"hello ada".as_ref())
+        );
+        assert_eq!(
+            service.in_flight(),
+            0,
+            "the panicked request is no longer counted"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_malformed_json_body_is_a_400_problem_saying_what_is_wrong() {
+        let service = service();
+        let (status, headers, body) =
+            send(&service, Method::POST, "/greet", r#"{"name": 42}"#).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(headers["content-type"], "application/problem+json");
+        let problem: Problem = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem.code, ErrorCode::InvalidJson);
+        assert_eq!(problem.request_id, "req-1");
+        assert!(
+            problem.detail.contains("invalid type: integer `42`"),
+            "{}",
+            problem.detail
+        );
+        assert_eq!(problem.errors[0].path, "/name");
+
+        let (status, _, body) = send(&service, Method::POST, "/greet", "{\"name\": ").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let problem: Problem = serde_json::from_slice(&body).unwrap();
+        assert!(
+            problem.detail.contains("EOF while parsing"),
+            "{}",
+            problem.detail
+        );
+    }
+}
