@@ -24,10 +24,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::config::{DatabaseConfig, DatabaseUrl};
 use crate::error::{ApiError, ErrorCode};
 
-/// Migrations for SQLite, compiled into the binary.
-pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/sqlite");
-/// Migrations for PostgreSQL, compiled into the binary.
-pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations/postgres");
+/// The migrations (portable SQL, applied to either backend), compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
 /// Key of the PostgreSQL advisory lock held while migrating, so that several instances
 /// starting at once against one database apply each migration exactly once.
@@ -190,12 +188,10 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
         versions.iter().map(ToString::to_string).collect::<Vec<_>>()
     };
     let result = match conn {
-        DbConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS).map(applied),
+        DbConnection::Sqlite(conn) => conn.run_pending_migrations(MIGRATIONS).map(applied),
         DbConnection::Postgresql(conn) => {
             diesel::select(pg_advisory_lock(MIGRATION_LOCK_KEY)).execute(conn)?;
-            let result = conn
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(applied);
+            let result = conn.run_pending_migrations(MIGRATIONS).map(applied);
             diesel::select(pg_advisory_unlock(MIGRATION_LOCK_KEY)).execute(conn)?;
             result
         }

@@ -1,6 +1,6 @@
--- PostgreSQL twin of sqlite/2026-11-23-000001_initial: the same tables with the same column
--- types (TEXT, BIGINT, INTEGER, BOOLEAN, TIMESTAMP mean the same in both), so one diesel
--- schema serves both backends. Identifiers are UUIDs stored as text, times are UTC.
+-- The tables every part of Metamorph starts from, in SQL that SQLite and PostgreSQL read
+-- alike. Identifiers are UUIDs stored as text, times are UTC timestamps and JSON documents
+-- are text, in both backends, so one diesel schema serves both.
 
 CREATE TABLE orgs (
     id          TEXT PRIMARY KEY NOT NULL,
