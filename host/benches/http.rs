@@ -45,9 +45,9 @@ fn service_layer_against_bare_warp(c: &mut Criterion) {
     db.migrate().expect("migrations");
     let storage = Storage::open(&config.storage).expect("storage");
     let metrics = Arc::new(Metrics::new().expect("metrics"));
-    let state = AppState::new(config, db, storage, metrics.clone());
+    let state = AppState::new(config, db, storage, metrics.clone()).expect("state");
     let router = metamorph::routes::build(&state).expect("routes");
-    let service = HttpService::new(router, metrics);
+    let service = HttpService::new(router, metrics, None);
 
     let document = runtime.block_on(async {
         let response = service.handle(request(), None).await;

@@ -1,11 +1,18 @@
-//! The state every handler shares: configuration, database, storage and metrics.
+//! The state every handler shares: configuration, database, storage, metrics, keys and the
+//! resource definitions.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
+
+use crate::auth::keys;
+use crate::auth::sealing::Sealer;
+use crate::auth::tokens::TokenSigner;
 use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::Metrics;
+use crate::resources::Registry;
 use crate::storage::Storage;
 
 /// Shared application state. Cheap to clone (one `Arc`).
@@ -19,21 +26,43 @@ struct Inner {
     db: Db,
     storage: Storage,
     metrics: Arc<Metrics>,
+    signer: TokenSigner,
+    sealer: Sealer,
+    resources: Registry,
     started: Instant,
 }
 
 impl AppState {
-    /// Bundles the parts built at start-up.
-    pub fn new(config: Config, db: Db, storage: Storage, metrics: Arc<Metrics>) -> Self {
-        Self {
+    /// Bundles the parts built at start-up; loads (or creates) the signing and sealing keys
+    /// and parses the resource definitions.
+    pub fn new(
+        config: Config,
+        db: Db,
+        storage: Storage,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        let jwt_key =
+            keys::load_or_create(config.auth.jwt_secret.as_ref(), &config.data_dir, "jwt")
+                .context("cannot load the token signing key")?;
+        let secrets_key = keys::load_or_create(
+            config.auth.secrets_key.as_ref(),
+            &config.data_dir,
+            "secrets",
+        )
+        .context("cannot load the secrets key")?;
+        let resources = Registry::load().map_err(anyhow::Error::msg)?;
+        Ok(Self {
             inner: Arc::new(Inner {
+                signer: TokenSigner::new(&jwt_key),
+                sealer: Sealer::new(&secrets_key),
                 config,
                 db,
                 storage,
                 metrics,
+                resources,
                 started: Instant::now(),
             }),
-        }
+        })
     }
 
     /// The effective configuration.
@@ -54,6 +83,21 @@ impl AppState {
     /// The metrics registry.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
+    }
+
+    /// Signs and checks tokens.
+    pub fn signer(&self) -> &TokenSigner {
+        &self.inner.signer
+    }
+
+    /// Encrypts stored secrets.
+    pub fn sealer(&self) -> &Sealer {
+        &self.inner.sealer
+    }
+
+    /// The resource definitions.
+    pub fn resources(&self) -> &Registry {
+        &self.inner.resources
     }
 
     /// Time since start-up.

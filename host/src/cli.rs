@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::auth::Role;
 use crate::config::{Config, env_help};
 use crate::telemetry::{self, LogFormat};
 
@@ -65,6 +66,41 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+    /// Manage accounts directly in the database (e.g. create the first superuser).
+    Admin {
+        /// What to do.
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+/// `metamorph admin …`
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create a user. The password is asked for on the terminal, or read as one line from
+    /// standard input when that is not a terminal (`echo "$PASSWORD" | metamorph admin
+    /// create-user …`).
+    CreateUser {
+        /// The user's email, their login name.
+        #[arg(long)]
+        email: String,
+        /// superuser, admin, member or demo.
+        #[arg(long, default_value = "member", value_parser = parse_role)]
+        role: Role,
+        /// Name of the organisation to put the user in; created if it does not exist.
+        #[arg(long, default_value = crate::serve::DEFAULT_ORG)]
+        org: String,
+        /// Name shown to people.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    match text.parse::<Role>()? {
+        Role::Anonymous => Err("anonymous users are made by POST /api/anon/session".to_owned()),
+        role => Ok(role),
+    }
 }
 
 /// `metamorph config …`
@@ -97,6 +133,15 @@ pub fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve { listen } => crate::serve::run(config, listen),
         Command::Migrate => crate::serve::migrate(&config),
+        Command::Admin {
+            action:
+                AdminAction::CreateUser {
+                    email,
+                    role,
+                    org,
+                    display_name,
+                },
+        } => crate::serve::create_user(&config, &email, role, &org, display_name),
         Command::Config {
             action: ConfigAction::Show,
         } => {

@@ -87,6 +87,38 @@ pub const ENV_VARS: &[EnvVar] = &[
         key: "server.json_body_limit",
         help: "largest JSON request body accepted [default: 1 MiB]",
     },
+    EnvVar {
+        name: "METAMORPH_JWT_SECRET",
+        key: "auth.jwt_secret",
+        help: "key that signs access tokens, 32+ characters; give every instance the same \
+               [default: generated into <data_dir>/secrets/jwt.key]",
+    },
+    EnvVar {
+        name: "METAMORPH_SECRETS_KEY",
+        key: "auth.secrets_key",
+        help: "key that encrypts stored credentials, 32+ characters \
+               [default: generated into <data_dir>/secrets/secrets.key]",
+    },
+    EnvVar {
+        name: "METAMORPH_GATEWAY_KEY",
+        key: "auth.gateway_key",
+        help: "shared secret that lets a gateway send X-Auth-* identity headers [default: none]",
+    },
+    EnvVar {
+        name: "METAMORPH_ANONYMOUS_SESSION_TTL",
+        key: "auth.anonymous_session_ttl",
+        help: "how long an anonymous session and its files live [default: 24h]",
+    },
+    EnvVar {
+        name: "METAMORPH_BOOTSTRAP_ADMIN_EMAIL",
+        key: "auth.bootstrap_admin_email",
+        help: "creates this superuser at start-up if no superuser exists [default: none]",
+    },
+    EnvVar {
+        name: "METAMORPH_BOOTSTRAP_ADMIN_PASSWORD",
+        key: "auth.bootstrap_admin_password",
+        help: "the bootstrap superuser's password (12+ characters)",
+    },
 ];
 
 /// Variables read by the command line itself (`--config`, `--log-format`, `--log-level`),
@@ -117,6 +149,125 @@ pub struct ConfigFile {
     /// HTTP server behaviour.
     #[serde(default)]
     pub server: ServerSection,
+    /// Logins, tokens, anonymous sessions and the gateway.
+    #[serde(default)]
+    pub auth: AuthSection,
+    /// Requests allowed per identity, by role and route class.
+    #[serde(default)]
+    pub rate_limits: RateLimitsSection,
+}
+
+/// `[auth]`
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// Key that signs access tokens (32 or more characters). Every instance serving one
+    /// database needs the same. Default: generated once into `<data_dir>/secrets/jwt.key`.
+    pub jwt_secret: Option<String>,
+    /// Key that encrypts stored credentials (32 or more characters). Default: generated once
+    /// into `<data_dir>/secrets/secrets.key`.
+    pub secrets_key: Option<String>,
+    /// Lifetime of an access token. Default `15m`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub access_token_ttl: Option<Duration>,
+    /// Lifetime of a refresh token. Default `30d`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub refresh_token_ttl: Option<Duration>,
+    /// How long an anonymous session and everything in its organisation live. Default `24h`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub anonymous_session_ttl: Option<Duration>,
+    /// How often expired anonymous sessions and tokens are deleted. Default `1m`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub cleanup_interval: Option<Duration>,
+    /// Shared secret a gateway sends as `X-Gateway-Key` to have its `X-Auth-Org-Id`,
+    /// `X-Auth-User-Id` and `X-Auth-Role` headers trusted. Unset: those headers are ignored.
+    pub gateway_key: Option<String>,
+    /// Creates this superuser at start-up when no superuser exists.
+    pub bootstrap_admin_email: Option<String>,
+    /// Password of the bootstrap superuser (12 or more characters).
+    pub bootstrap_admin_password: Option<String>,
+}
+
+/// `[rate_limits]`: one table per role, plus `unauthenticated` for calls without credentials.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitsSection {
+    /// Calls without credentials, keyed by client IP.
+    pub unauthenticated: Option<ClassQuotasSection>,
+    /// Anonymous sessions.
+    pub anonymous: Option<ClassQuotasSection>,
+    /// Read-only demo accounts.
+    pub demo: Option<ClassQuotasSection>,
+    /// Members.
+    pub member: Option<ClassQuotasSection>,
+    /// Admins.
+    pub admin: Option<ClassQuotasSection>,
+    /// Superusers.
+    pub superuser: Option<ClassQuotasSection>,
+}
+
+/// Quotas of one role, by route class, each written `<count>/<period>` (`600/1m`, `5/2s`) or
+/// `unlimited`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClassQuotasSection {
+    /// `GET` requests.
+    pub reads: Option<QuotaSpec>,
+    /// Requests that change state.
+    pub writes: Option<QuotaSpec>,
+    /// Requests that start conversions.
+    pub conversions: Option<QuotaSpec>,
+}
+
+/// A request quota: `count` requests per `period`, refilled evenly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[schemars(with = "String")]
+pub enum QuotaSpec {
+    /// No limit.
+    Unlimited,
+    /// At most `count` per `period`.
+    Limited {
+        /// Requests per period (also the burst).
+        count: u32,
+        /// The period.
+        #[serde(with = "humantime_serde")]
+        period: Duration,
+    },
+}
+
+impl QuotaSpec {
+    /// `count` per minute.
+    pub const fn per_minute(count: u32) -> Self {
+        Self::Limited {
+            count,
+            period: Duration::from_secs(60),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for QuotaSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = StringOrNumber::deserialize(deserializer)?.0;
+        let invalid = || {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a quota; write <count>/<period> such as 600/1m or 5/2s, or unlimited"
+            ))
+        };
+        if text.trim() == "unlimited" {
+            return Ok(Self::Unlimited);
+        }
+        let (count, period) = text.split_once('/').ok_or_else(invalid)?;
+        let count: u32 = count.trim().parse().map_err(|_bad_count| invalid())?;
+        let period = humantime::parse_duration(period.trim()).map_err(|_bad_period| invalid())?;
+        if count == 0 || period.is_zero() {
+            return Err(invalid());
+        }
+        Ok(Self::Limited { count, period })
+    }
 }
 
 /// `[database]`
@@ -260,6 +411,10 @@ pub struct Config {
     pub plugins: PluginsConfig,
     /// HTTP server behaviour.
     pub server: ServerConfig,
+    /// Authentication.
+    pub auth: AuthConfig,
+    /// Request quotas.
+    pub rate_limits: RateLimitsConfig,
     /// The file this configuration was read from, if any.
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -401,6 +556,106 @@ pub struct ServerConfig {
     pub json_body_limit: u64,
 }
 
+/// Authentication settings.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuthConfig {
+    /// Signs access tokens; `None`: the key file in the data folder.
+    pub jwt_secret: Option<Secret>,
+    /// Encrypts stored credentials; `None`: the key file in the data folder.
+    pub secrets_key: Option<Secret>,
+    /// Access token lifetime.
+    #[serde(with = "humantime_serde")]
+    pub access_token_ttl: Duration,
+    /// Refresh token lifetime.
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_ttl: Duration,
+    /// Anonymous session lifetime.
+    #[serde(with = "humantime_serde")]
+    pub anonymous_session_ttl: Duration,
+    /// Interval of the cleanup of expired sessions.
+    #[serde(with = "humantime_serde")]
+    pub cleanup_interval: Duration,
+    /// Gateway shared secret, if gateways are trusted.
+    pub gateway_key: Option<Secret>,
+    /// Superuser to create at start-up when none exists: `(email, password)`.
+    pub bootstrap_admin: Option<(String, Secret)>,
+}
+
+/// Request quotas by role and route class.
+#[derive(Clone, Debug, Serialize)]
+pub struct RateLimitsConfig {
+    /// Calls without credentials.
+    pub unauthenticated: ClassQuotas,
+    /// Anonymous sessions.
+    pub anonymous: ClassQuotas,
+    /// Demo accounts.
+    pub demo: ClassQuotas,
+    /// Members.
+    pub member: ClassQuotas,
+    /// Admins.
+    pub admin: ClassQuotas,
+    /// Superusers.
+    pub superuser: ClassQuotas,
+}
+
+/// The quotas of one role.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ClassQuotas {
+    /// `GET` requests.
+    pub reads: QuotaSpec,
+    /// State-changing requests.
+    pub writes: QuotaSpec,
+    /// Conversion requests.
+    pub conversions: QuotaSpec,
+}
+
+impl ClassQuotas {
+    fn per_minute(reads: u32, writes: u32, conversions: u32) -> Self {
+        Self {
+            reads: QuotaSpec::per_minute(reads),
+            writes: QuotaSpec::per_minute(writes),
+            conversions: QuotaSpec::per_minute(conversions),
+        }
+    }
+
+    fn overridden(self, section: Option<ClassQuotasSection>) -> Self {
+        let Some(section) = section else { return self };
+        Self {
+            reads: section.reads.unwrap_or(self.reads),
+            writes: section.writes.unwrap_or(self.writes),
+            conversions: section.conversions.unwrap_or(self.conversions),
+        }
+    }
+}
+
+/// A secret value: shown as `***` by `Debug` and `config show`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("***")
+    }
+}
+
 /// A configuration value that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -458,9 +713,10 @@ impl Config {
             figment = figment.merge(Toml::file_exact(path));
         }
         for (name, value) in environment {
-            if let Some(var) = ENV_VARS.iter().find(|var| var.name == name) {
+            if let Some(key) = env_key(name) {
                 figment = figment.merge(EnvVarProvider {
-                    var,
+                    name: name.clone(),
+                    key,
                     value: value.clone(),
                 });
             }
@@ -471,8 +727,7 @@ impl Config {
 
         let mut warnings = Vec::new();
         for (name, _) in environment {
-            let known = ENV_VARS.iter().any(|var| var.name == name)
-                || CLI_ENV_VARS.contains(&name.as_str());
+            let known = env_key(name).is_some() || CLI_ENV_VARS.contains(&name.as_str());
             if !known {
                 warnings.push(unknown_variable_warning(name));
             }
@@ -489,23 +744,36 @@ impl Config {
     }
 }
 
+/// The configuration key a variable sets: from [`ENV_VARS`], or for any other key of the
+/// file, `METAMORPH_` followed by the key's path in capitals with `__` between sections
+/// (`METAMORPH_RATE_LIMITS__MEMBER__READS` sets `rate_limits.member.reads`).
+fn env_key(name: &str) -> Option<String> {
+    if let Some(var) = ENV_VARS.iter().find(|var| var.name == name) {
+        return Some(var.key.to_owned());
+    }
+    let path = name.strip_prefix(ENV_PREFIX)?;
+    path.contains("__")
+        .then(|| path.to_ascii_lowercase().replace("__", "."))
+}
+
 /// One `METAMORPH_*` variable as a figment source, named after the variable so that errors
 /// can say where a bad value came from.
 struct EnvVarProvider {
-    var: &'static EnvVar,
+    name: String,
+    key: String,
     value: String,
 }
 
 impl Provider for EnvVarProvider {
     fn metadata(&self) -> Metadata {
-        Metadata::named(format!("environment variable {}", self.var.name))
+        Metadata::named(format!("environment variable {}", self.name))
     }
 
     fn data(&self) -> Result<figment::value::Map<Profile, figment::value::Dict>, figment::Error> {
         // Parsed the way figment parses any environment variable: numbers and booleans
         // become such, everything else stays a string.
         let value: Value = self.value.parse().unwrap_or_else(|never| match never {});
-        let dict = figment::util::nest(self.var.key, value)
+        let dict = figment::util::nest(&self.key, value)
             .into_dict()
             .unwrap_or_default();
         Ok(Profile::Default.collect(dict))
@@ -685,6 +953,17 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
         json_body_limit,
     };
 
+    let auth = resolve_auth(raw.auth, &invalid)?;
+    let limits = raw.rate_limits;
+    let rate_limits = RateLimitsConfig {
+        unauthenticated: ClassQuotas::per_minute(120, 30, 10).overridden(limits.unauthenticated),
+        anonymous: ClassQuotas::per_minute(600, 300, 60).overridden(limits.anonymous),
+        demo: ClassQuotas::per_minute(600, 60, 10).overridden(limits.demo),
+        member: ClassQuotas::per_minute(1200, 600, 120).overridden(limits.member),
+        admin: ClassQuotas::per_minute(1200, 600, 120).overridden(limits.admin),
+        superuser: ClassQuotas::per_minute(6000, 3000, 600).overridden(limits.superuser),
+    };
+
     Ok(Config {
         listen,
         data_dir,
@@ -692,8 +971,91 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
         storage,
         plugins: PluginsConfig { dirs: plugin_dirs },
         server,
+        auth,
+        rate_limits,
         file: None,
         warnings: Vec::new(),
+    })
+}
+
+fn resolve_auth(
+    raw: AuthSection,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<AuthConfig, ConfigError> {
+    let key = |name: &str, value: Option<String>| match value {
+        Some(value) if value.chars().count() < 32 => Err(invalid(
+            name,
+            "is too short to be safe; use 32 or more random characters \
+             (e.g. the output of `openssl rand -base64 32`)"
+                .to_owned(),
+        )),
+        other => Ok(other.map(Secret)),
+    };
+    let jwt_secret = key("auth.jwt_secret", raw.jwt_secret)?;
+    let secrets_key = key("auth.secrets_key", raw.secrets_key)?;
+    let gateway_key = key("auth.gateway_key", raw.gateway_key)?;
+    let bootstrap_admin = match (raw.bootstrap_admin_email, raw.bootstrap_admin_password) {
+        (None, None) => None,
+        (Some(email), Some(password)) => {
+            if !email.contains('@') {
+                return Err(invalid(
+                    "auth.bootstrap_admin_email",
+                    format!("`{email}` is not an email address"),
+                ));
+            }
+            if password.chars().count() < 12 {
+                return Err(invalid(
+                    "auth.bootstrap_admin_password",
+                    "is too short; a superuser's password has 12 or more characters".to_owned(),
+                ));
+            }
+            Some((email, Secret(password)))
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                "auth.bootstrap_admin_password",
+                "is missing; set it together with the bootstrap email".to_owned(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "auth.bootstrap_admin_email",
+                "is missing; set it together with the bootstrap password".to_owned(),
+            ));
+        }
+    };
+    let positive = |name: &str, value: Option<Duration>, default: Duration| match value {
+        Some(duration) if duration.is_zero() => {
+            Err(invalid(name, "must be longer than zero".to_owned()))
+        }
+        Some(duration) => Ok(duration),
+        None => Ok(default),
+    };
+    Ok(AuthConfig {
+        jwt_secret,
+        secrets_key,
+        access_token_ttl: positive(
+            "auth.access_token_ttl",
+            raw.access_token_ttl,
+            Duration::from_secs(15 * 60),
+        )?,
+        refresh_token_ttl: positive(
+            "auth.refresh_token_ttl",
+            raw.refresh_token_ttl,
+            Duration::from_secs(30 * 24 * 3600),
+        )?,
+        anonymous_session_ttl: positive(
+            "auth.anonymous_session_ttl",
+            raw.anonymous_session_ttl,
+            Duration::from_secs(24 * 3600),
+        )?,
+        cleanup_interval: positive(
+            "auth.cleanup_interval",
+            raw.cleanup_interval,
+            Duration::from_secs(60),
+        )?,
+        gateway_key,
+        bootstrap_admin,
     })
 }
 
@@ -718,6 +1080,10 @@ pub fn env_help() -> String {
     for var in ENV_VARS {
         text.push_str(&format!("  {:width$}  {}\n", var.name, var.help));
     }
+    text.push_str(
+        "Any other key of the file: METAMORPH_ and its path in capitals, sections joined by __\n\
+         (e.g. METAMORPH_RATE_LIMITS__MEMBER__READS=600/1m).\n",
+    );
     text
 }
 
@@ -853,6 +1219,84 @@ mod tests {
     }
 
     #[test]
+    fn any_key_can_be_set_by_a_sectioned_variable_and_quotas_parse() {
+        let config = Config::from_sources(
+            None,
+            &env(&[
+                ("METAMORPH_RATE_LIMITS__MEMBER__READS", "5/2s"),
+                ("METAMORPH_RATE_LIMITS__ADMIN__WRITES", "unlimited"),
+                ("METAMORPH_AUTH__ACCESS_TOKEN_TTL", "5m"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            config.rate_limits.member.reads,
+            QuotaSpec::Limited {
+                count: 5,
+                period: Duration::from_secs(2)
+            }
+        );
+        assert_eq!(config.rate_limits.member.writes, QuotaSpec::per_minute(600));
+        assert_eq!(config.rate_limits.admin.writes, QuotaSpec::Unlimited);
+        assert_eq!(config.auth.access_token_ttl, Duration::from_secs(300));
+
+        let error = Config::from_sources(
+            None,
+            &env(&[("METAMORPH_RATE_LIMITS__MEMBER__READS", "lots")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("METAMORPH_RATE_LIMITS__MEMBER__READS") && error.contains("600/1m"),
+            "{error}"
+        );
+        let error = Config::from_sources(
+            None,
+            &env(&[("METAMORPH_RATE_LIMITS__MEMBR__READS", "1/1s")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("unknown key `membr`"), "{error}");
+    }
+
+    #[test]
+    fn secrets_are_checked_and_never_shown() {
+        let error = Config::from_sources(None, &env(&[("METAMORPH_GATEWAY_KEY", "short")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("METAMORPH_GATEWAY_KEY") && error.contains("32"),
+            "{error}"
+        );
+        let gateway = "g".repeat(40);
+        let config = Config::from_sources(
+            None,
+            &env(&[
+                ("METAMORPH_GATEWAY_KEY", &gateway),
+                ("METAMORPH_BOOTSTRAP_ADMIN_EMAIL", "root@example.com"),
+                (
+                    "METAMORPH_BOOTSTRAP_ADMIN_PASSWORD",
+                    "correct horse battery",
+                ),
+            ]),
+        )
+        .unwrap();
+        let shown = config.to_toml();
+        assert!(
+            !shown.contains(&gateway) && !shown.contains("correct horse"),
+            "{shown}"
+        );
+        assert!(config.auth.bootstrap_admin.is_some());
+        let error = Config::from_sources(
+            None,
+            &env(&[("METAMORPH_BOOTSTRAP_ADMIN_EMAIL", "root@example.com")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("bootstrap_admin_password"), "{error}");
+    }
+
+    #[test]
     fn unknown_variables_are_warned_about_with_a_suggestion() {
         let config = Config::from_sources(None, &env(&[("METAMORPH_LISTN", "x")])).unwrap();
         assert_eq!(config.warnings.len(), 1);
@@ -911,6 +1355,10 @@ mod tests {
 
     #[test]
     fn every_variable_sets_a_key_of_the_file_schema() {
+        assert_eq!(
+            env_key("METAMORPH_AUTH__GATEWAY_KEY").as_deref(),
+            Some("auth.gateway_key")
+        );
         let schema = serde_json::to_value(schemars::schema_for!(ConfigFile)).unwrap();
         for var in ENV_VARS {
             let mut node = &schema;

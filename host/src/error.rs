@@ -35,14 +35,24 @@ pub enum ErrorCode {
     BadRequest,
     /// The request body is not valid JSON, or not the JSON this endpoint expects.
     InvalidJson,
+    /// No credentials, or credentials that are invalid or expired.
+    Unauthenticated,
+    /// The caller is known but may not do this.
+    Forbidden,
     /// Nothing exists at this address (or it belongs to another organisation).
     NotFound,
     /// The address exists but does not accept this HTTP method.
     MethodNotAllowed,
+    /// The request conflicts with what exists (a duplicate name, a reused key).
+    Conflict,
     /// The request body is larger than this endpoint accepts.
     PayloadTooLarge,
     /// The request body has a media type this endpoint does not read.
     UnsupportedMediaType,
+    /// The body is JSON but breaks the resource's schema; `errors[]` names each field.
+    ValidationFailed,
+    /// Too many requests; retry after `Retry-After` seconds.
+    RateLimited,
     /// An unexpected failure inside the service; the details are in its log.
     Internal,
     /// A dependency (database, storage) is unreachable; retry later.
@@ -54,10 +64,15 @@ impl ErrorCode {
     pub const ALL: &'static [ErrorCode] = &[
         Self::BadRequest,
         Self::InvalidJson,
+        Self::Unauthenticated,
+        Self::Forbidden,
         Self::NotFound,
         Self::MethodNotAllowed,
+        Self::Conflict,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
+        Self::ValidationFailed,
+        Self::RateLimited,
         Self::Internal,
         Self::Unavailable,
     ];
@@ -66,10 +81,15 @@ impl ErrorCode {
     pub const fn status(self) -> StatusCode {
         match self {
             Self::BadRequest | Self::InvalidJson => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -80,10 +100,15 @@ impl ErrorCode {
         match self {
             Self::BadRequest => "Bad request",
             Self::InvalidJson => "Invalid JSON body",
+            Self::Unauthenticated => "Authentication required",
+            Self::Forbidden => "Forbidden",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
+            Self::Conflict => "Conflict",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
+            Self::ValidationFailed => "Validation failed",
+            Self::RateLimited => "Too many requests",
             Self::Internal => "Internal error",
             Self::Unavailable => "Service unavailable",
         }
@@ -97,6 +122,14 @@ impl ErrorCode {
                 "The body is not valid JSON or does not have the expected fields. `detail` \
                  names the line, column and field."
             }
+            Self::Unauthenticated => {
+                "No credentials were sent, or they are invalid or expired. Send \
+                 `Authorization: Bearer <token>` or `X-API-Key: <key>`."
+            }
+            Self::Forbidden => {
+                "You are authenticated, but your role or your API key's scopes do not allow \
+                 this. `detail` says what is missing."
+            }
             Self::NotFound => {
                 "No route or resource exists at this address. Resources of another \
                  organisation also answer 404, never 403."
@@ -105,10 +138,22 @@ impl ErrorCode {
                 "The address exists but not with this method. The `Allow` header lists the \
                  methods it accepts."
             }
+            Self::Conflict => {
+                "The request clashes with what exists, e.g. a name already taken, or an \
+                 `Idempotency-Key` reused with another body."
+            }
             Self::PayloadTooLarge => "The body exceeds the endpoint's limit; send less.",
             Self::UnsupportedMediaType => {
                 "The body's `Content-Type` is not one this endpoint reads (usually \
                  `application/json`)."
+            }
+            Self::ValidationFailed => {
+                "The body does not match the resource's schema (see `/api/_meta`). Each \
+                 entry of `errors[]` names a field by JSON pointer and says what is wrong."
+            }
+            Self::RateLimited => {
+                "You sent more requests than your quota allows. Wait `Retry-After` seconds; \
+                 the `RateLimit-*` headers give the quota and what is left of it."
             }
             Self::Internal => {
                 "Something failed inside the service. It is logged with the `request_id`; \
@@ -126,10 +171,15 @@ impl ErrorCode {
         match self {
             Self::BadRequest => "bad_request",
             Self::InvalidJson => "invalid_json",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::ValidationFailed => "validation_failed",
+            Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
         }
@@ -212,6 +262,18 @@ impl ApiError {
             "the service failed to handle this request; it has been logged with the request id",
         )
         .with_source(source)
+    }
+
+    /// A 422 naming one failing field by JSON pointer.
+    pub fn invalid_field(path: &str, message: &str) -> Self {
+        Self::new(
+            ErrorCode::ValidationFailed,
+            format!("the body is not valid: {path} {message}"),
+        )
+        .with_field_errors(vec![FieldError {
+            path: path.into(),
+            message: message.into(),
+        }])
     }
 
     /// A dependency is down; the client should retry after `retry_after_seconds`.

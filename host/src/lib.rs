@@ -3,6 +3,8 @@
 //! The binary is a thin wrapper over [`cli::main`]. Modules, each owning one concern:
 
 pub mod app; //       AppState: what handlers share
+pub mod audit; //     the audit trail
+pub mod auth; //      identities: tokens, API keys, gateways, roles
 pub mod cli; //       the command line
 pub mod config; //    configuration: defaults, file, environment
 pub mod db; //        database pool, migrations, schema
@@ -10,6 +12,8 @@ pub mod error; //     ApiError and RFC 9457 problem documents
 pub mod http; //      the server: accept loop, request ids, routing, panics, access log
 pub mod metrics; //   Prometheus metrics
 pub mod openapi; //   the OpenAPI document, from the route table
+pub mod ratelimit; // request quotas per identity and route class
+pub mod resources; // the resource registry and generated CRUD routes
 pub mod routes; //    every endpoint
 pub mod schemas; //   the JSON Schemas committed under schemas/
 pub mod serve; //     `serve` and `migrate`: start-up and shutdown

@@ -11,13 +11,56 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
 use crate::error::{PROBLEM_CONTENT_TYPE, Problem};
-use crate::routes::Endpoint;
+use crate::routes::{Access, Endpoint};
 
 /// Descriptions of the operation groups, in the order the viewer shows them.
 const TAGS: &[(&str, &str)] = &[
+    ("auth", "Sign-in, tokens and anonymous sessions"),
+    ("api-keys", "Keys for programs, sent as `X-API-Key`"),
+    (
+        "meta",
+        "What each resource is and what your role may do with it",
+    ),
+    ("users", "The people of an organisation"),
+    ("settings", "An organisation's configuration values"),
+    ("feature-flags", "An organisation's feature switches"),
+    ("files", "Stored files"),
+    ("conversion-jobs", "Conversion jobs"),
+    ("destinations", "Where outputs can be written"),
+    ("audit", "The audit trail"),
     ("ops", "Health and metrics, for operators and monitoring"),
     ("docs", "This API's own description"),
 ];
+
+/// The error statuses a route answers because of how it is reached, with when.
+fn implied_errors(endpoint: &Endpoint) -> Vec<(&'static str, &'static str)> {
+    let doc = endpoint.doc();
+    let mut errors = Vec::new();
+    if doc.body.is_some() {
+        errors.push(("400", "The body is not JSON, or not of the expected shape"));
+        errors.push(("413", "The body is too large"));
+        errors.push((
+            "422",
+            "The body breaks the schema; `errors[]` names each field",
+        ));
+    }
+    if let Access::Authenticated(_) = endpoint.access() {
+        errors.push(("401", "No credentials, or invalid or expired ones"));
+        errors.push(("403", "Your role or your key's scopes do not allow this"));
+    }
+    if doc.params.iter().any(|param| param.location == "path")
+        && endpoint.access() != Access::Public
+    {
+        errors.push(("404", "Nothing exists at this address in your organisation"));
+    }
+    if endpoint.access().class().is_some() {
+        errors.push((
+            "429",
+            "Over your rate limit; retry after `Retry-After` seconds",
+        ));
+    }
+    errors
+}
 
 /// Builds the document for `endpoints`.
 pub fn document(endpoints: &[Endpoint]) -> Value {
@@ -53,7 +96,23 @@ pub fn document(endpoints: &[Endpoint]) -> Value {
         },
         "tags": tags,
         "paths": paths,
-        "components": {"schemas": generator.take_definitions(true)}
+                "components": {
+            "schemas": generator.take_definitions(true),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "An access token from `POST /api/auth/login`, or an anonymous session token from `POST /api/anon/session`"
+                },
+                "apiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-API-Key",
+                    "description": "A key from `POST /api/api-keys`"
+                }
+            }
+        }
     })
 }
 
@@ -82,7 +141,7 @@ fn operation(
                     "in": param.location,
                     "required": param.required,
                     "description": param.description,
-                    "schema": (param.schema)(generator),
+                    "schema": param.schema.call(generator),
                     "example": param.example,
                 })
             })
@@ -95,7 +154,7 @@ fn operation(
             json!({
                 "description": body.description,
                 "required": true,
-                "content": {body.content_type: {"schema": (body.schema)(generator)}}
+                "content": {body.content_type: {"schema": body.schema.call(generator)}}
             }),
         );
     }
@@ -103,13 +162,32 @@ fn operation(
     for response in &doc.responses {
         let mut entry = Map::new();
         entry.insert("description".into(), response.description.into());
-        if let Some((content_type, schema)) = response.content {
+        if let Some((content_type, schema)) = &response.content {
             entry.insert(
                 "content".into(),
-                json!({content_type: {"schema": schema(generator)}}),
+                json!({*content_type: {"schema": schema.call(generator)}}),
             );
         }
         responses.insert(response.status.as_str().to_owned(), entry.into());
+    }
+    for (status, description) in implied_errors(endpoint) {
+        responses.entry(status).or_insert_with(|| {
+            json!({"description": description, "content": {PROBLEM_CONTENT_TYPE: {"schema": problem}}})
+        });
+    }
+    match endpoint.access() {
+        Access::Authenticated(_) => {
+            operation.insert("security".into(), json!([{"bearer": []}, {"apiKey": []}]));
+        }
+        Access::Open(_) => {
+            operation.insert(
+                "security".into(),
+                json!([{}, {"bearer": []}, {"apiKey": []}]),
+            );
+        }
+        Access::Public | Access::ByIp(_) => {
+            operation.insert("security".into(), json!([]));
+        }
     }
     responses.insert(
         "default".into(),

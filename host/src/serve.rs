@@ -6,10 +6,13 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::app::AppState;
+use crate::auth::accounts::{self, NewUser};
+use crate::auth::{Authenticator, Role};
 use crate::config::Config;
 use crate::db::Db;
-use crate::http::{self, Drained, HttpService};
+use crate::http::{self, Drained, Gatekeeper, HttpService};
 use crate::metrics::Metrics;
+use crate::ratelimit::{self, RateLimits};
 use crate::routes;
 use crate::storage::Storage;
 
@@ -42,6 +45,56 @@ pub fn migrate(config: &Config) -> anyhow::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(summary.as_bytes());
+    Ok(())
+}
+
+/// `metamorph admin create-user`.
+pub fn create_user(
+    config: &Config,
+    email: &str,
+    role: Role,
+    org: &str,
+    display_name: Option<String>,
+) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("Password for {email}: "))?;
+        let second = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(first == second, "the two passwords differ");
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    crate::auth::password::check_strength(&password).map_err(anyhow::Error::msg)?;
+    let (db, _) = open_database(config)?;
+    let mut conn = db
+        .connection()
+        .context("cannot get a database connection")?;
+    let org_id = accounts::ensure_org(&mut conn, org)
+        .map_err(|error| anyhow::anyhow!("{}", error.detail()))?;
+    let user = accounts::create_user(
+        &mut conn,
+        NewUser {
+            org_id: &org_id,
+            email: Some(email),
+            display_name,
+            password: Some(&password),
+            role,
+            disabled: false,
+        },
+    )
+    .map_err(|error| anyhow::anyhow!("cannot create the user: {}", error.detail()))?;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(
+        stdout,
+        "created {role} {} (id {}) in organisation {org} (id {org_id})",
+        email, user.id
+    );
     Ok(())
 }
 
@@ -84,9 +137,24 @@ async fn serve(config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()>
 
     let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
     let shutdown_timeout = config.server.shutdown_timeout;
-    let state = AppState::new(config, db, storage, metrics.clone());
+    let state = AppState::new(config, db, storage, metrics.clone())?;
+    bootstrap_superuser(&state).await?;
     let router = routes::build(&state).context("cannot build the route table")?;
-    let service = HttpService::new(router, metrics);
+    let limits = Arc::new(RateLimits::new(
+        &state.config().rate_limits,
+        ratelimit::DEFAULT_MAX_KEYS,
+    ));
+    let gatekeeper = Gatekeeper {
+        authenticator: Authenticator::new(
+            state.db().clone(),
+            state.signer().clone(),
+            state.config().auth.gateway_key.clone(),
+        ),
+        limits: limits.clone(),
+        db: state.db().clone(),
+    };
+    let service = HttpService::new(router, metrics, Some(gatekeeper));
+    let cleanup = tokio::spawn(cleanup_loop(state.clone(), limits));
 
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -101,7 +169,9 @@ async fn serve(config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()>
         .context("cannot read the bound address")?;
     tracing::info!(address = %bound, docs = %format!("http://{bound}/docs/"), "listening");
 
-    match http::serve(listener, service, http::shutdown_signal(), shutdown_timeout).await {
+    let drained = http::serve(listener, service, http::shutdown_signal(), shutdown_timeout).await;
+    cleanup.abort();
+    match drained {
         Drained::Completely => tracing::info!("all requests finished; stopped"),
         Drained::TimedOut => tracing::warn!(
             timeout = ?shutdown_timeout,
@@ -109,4 +179,60 @@ async fn serve(config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()>
         ),
     }
     Ok(())
+}
+
+/// Creates the configured bootstrap superuser when no superuser exists yet.
+async fn bootstrap_superuser(state: &AppState) -> anyhow::Result<()> {
+    let Some((email, password)) = state.config().auth.bootstrap_admin.clone() else {
+        return Ok(());
+    };
+    let created = state
+        .db()
+        .run(move |conn| {
+            if accounts::superuser_exists(conn)? {
+                return Ok(None);
+            }
+            let org_id = accounts::ensure_org(conn, DEFAULT_ORG)?;
+            let user = accounts::create_user(
+                conn,
+                NewUser {
+                    org_id: &org_id,
+                    email: Some(&email),
+                    display_name: None,
+                    password: Some(password.expose()),
+                    role: Role::Superuser,
+                    disabled: false,
+                },
+            )?;
+            Ok::<_, crate::error::ApiError>(Some(user))
+        })
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!("cannot create the bootstrap superuser: {}", error.detail())
+        })?;
+    if let Some(user) = created {
+        tracing::info!(user_id = %user.id, email = ?user.email, "created the bootstrap superuser");
+    }
+    Ok(())
+}
+
+/// The organisation users go to when none is named.
+pub const DEFAULT_ORG: &str = "default";
+
+/// Deletes expired anonymous sessions (their organisation, records and stored files) and
+/// expired refresh tokens, and forgets idle rate-limit keys, every `cleanup_interval`.
+async fn cleanup_loop(state: AppState, limits: Arc<RateLimits>) {
+    let mut ticker = tokio::time::interval(state.config().auth.cleanup_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        limits.forget_idle();
+        match crate::auth::sessions::delete_expired(&state).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "deleted expired anonymous sessions"),
+            Err(error) => {
+                tracing::warn!(%error, "cleanup of expired sessions failed; retrying later");
+            }
+        }
+    }
 }

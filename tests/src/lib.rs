@@ -23,6 +23,26 @@ pub const POSTGRES_URL_VAR: &str = "METAMORPH_TEST_POSTGRES_URL";
 /// Variable holding the folder of PostgreSQL's programs (`initdb`, `pg_ctl`).
 pub const PG_BIN_VAR: &str = "METAMORPH_TEST_PG_BIN";
 
+/// The superuser every test server is bootstrapped with.
+pub const ROOT_EMAIL: &str = "root@metamorph.test";
+/// Its password.
+pub const ROOT_PASSWORD: &str = "root password 1234";
+/// The password of users made with [`Server::create_user`].
+pub const USER_PASSWORD: &str = "user password 1234";
+
+/// Credentials to send with a request.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    /// None.
+    None,
+    /// `Authorization: Bearer`.
+    Bearer(String),
+    /// `X-API-Key`.
+    ApiKey(String),
+    /// Arbitrary headers (gateway identity).
+    Headers(Vec<(String, String)>),
+}
+
 /// How long the server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -202,7 +222,9 @@ impl ServerBuilder {
             .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
             .env("METAMORPH_DATA_DIR", dir.path().join("data"))
             .env("METAMORPH_DATABASE_URL", &database_url)
-            .env("METAMORPH_SHUTDOWN_TIMEOUT", "10s");
+            .env("METAMORPH_SHUTDOWN_TIMEOUT", "10s")
+            .env("METAMORPH_BOOTSTRAP_ADMIN_EMAIL", ROOT_EMAIL)
+            .env("METAMORPH_BOOTSTRAP_ADMIN_PASSWORD", ROOT_PASSWORD);
         for (name, value) in &self.env {
             command.env(name, value);
         }
@@ -320,6 +342,122 @@ impl Server {
     /// The server's data folder.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// Creates a user with the real `metamorph admin create-user` (password
+    /// [`USER_PASSWORD`]) in the organisation named `org`.
+    pub fn create_user(&self, email: &str, role: &str, org: &str) -> Result<()> {
+        use std::io::Write;
+        let mut child = metamorph_command(self.dir.path())?
+            .args([
+                "admin",
+                "create-user",
+                "--email",
+                email,
+                "--role",
+                role,
+                "--org",
+                org,
+            ])
+            .env("METAMORPH_DATA_DIR", self.data_dir())
+            .env("METAMORPH_DATABASE_URL", &self.database_url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        child
+            .stdin
+            .take()
+            .context("stdin")?
+            .write_all(format!("{USER_PASSWORD}\n").as_bytes())?;
+        let output = child.wait_with_output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "create-user failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(())
+    }
+
+    /// Signs in and returns the access token.
+    pub fn login(&self, email: &str, password: &str) -> Result<String> {
+        let response = self.call(
+            "POST",
+            "/api/auth/login",
+            &Auth::None,
+            Some(serde_json::json!({"email": email, "password": password})),
+        )?;
+        anyhow::ensure!(
+            response.status() == 200,
+            "login of {email} failed: {}",
+            response.text()?
+        );
+        let body: Value = response.json()?;
+        Ok(body["access_token"]
+            .as_str()
+            .context("access_token")?
+            .to_owned())
+    }
+
+    /// The bootstrap superuser's access token.
+    pub fn root_token(&self) -> Result<String> {
+        self.login(ROOT_EMAIL, ROOT_PASSWORD)
+    }
+
+    /// Sends `method path` with `auth` and an optional JSON body.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        auth: &Auth,
+        body: Option<Value>,
+    ) -> Result<reqwest::blocking::Response> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut request = self.client.request(method, self.url(path));
+        request = match auth {
+            Auth::None => request,
+            Auth::Bearer(token) => request.bearer_auth(token),
+            Auth::ApiKey(key) => request.header("X-API-Key", key),
+            Auth::Headers(headers) => headers.iter().fold(request, |request, (name, value)| {
+                request.header(name, value)
+            }),
+        };
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Ok(request.send()?)
+    }
+
+    /// `call` that expects `status` and returns the JSON body (`null` when empty).
+    pub fn expect(
+        &self,
+        method: &str,
+        path: &str,
+        auth: &Auth,
+        body: Option<Value>,
+        status: u16,
+    ) -> Result<Value> {
+        let response = self.call(method, path, auth, body)?;
+        let actual = response.status().as_u16();
+        let text = response.text()?;
+        anyhow::ensure!(
+            actual == status,
+            "{method} {path}: expected {status}, got {actual}: {text}"
+        );
+        Ok(if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        })
+    }
+
+    /// The key that signs the server's tokens (from its data folder).
+    pub fn jwt_key(&self) -> Result<String> {
+        Ok(
+            std::fs::read_to_string(self.data_dir().join("secrets/jwt.key"))?
+                .trim()
+                .to_owned(),
+        )
     }
 
     /// The database URL it runs on.

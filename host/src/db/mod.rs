@@ -70,6 +70,12 @@ impl From<DbError> for ApiError {
             DbError::Query(diesel::result::Error::NotFound) => {
                 ApiError::new(ErrorCode::NotFound, "no such resource")
             }
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => {
+                ApiError::new(ErrorCode::Conflict, "one like it already exists").with_source(error)
+            }
             other => ApiError::internal(other),
         }
     }
@@ -134,6 +140,14 @@ impl Db {
         Ok(applied)
     }
 
+    /// A pooled connection, for blocking code (commands, start-up).
+    pub fn connection(
+        &self,
+    ) -> Result<r2d2::PooledConnection<impl ManageConnection<Connection = DbConnection>>, DbError>
+    {
+        Ok(self.pool.get()?)
+    }
+
     /// Runs `query` on a pooled connection on the blocking thread pool.
     pub async fn run<T, E, F>(&self, query: F) -> Result<T, E>
     where
@@ -180,6 +194,28 @@ impl Db {
             state.connections.saturating_sub(state.idle_connections),
         )
     }
+}
+
+/// The current time as stored: UTC, to the microsecond (what both backends keep).
+pub fn now() -> chrono::NaiveDateTime {
+    let now = chrono::Utc::now().naive_utc();
+    chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::microseconds(1)).unwrap_or(now)
+}
+
+/// Serialises a stored time as RFC 3339 in UTC (`2026-11-23T10:00:00.123456Z`).
+pub fn serialize_time<S: serde::Serializer>(
+    time: &chrono::NaiveDateTime,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&time.and_utc(), serializer)
+}
+
+/// Like [`serialize_time`], for optional times.
+pub fn serialize_optional_time<S: serde::Serializer>(
+    time: &Option<chrono::NaiveDateTime>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&time.map(|time| time.and_utc()), serializer)
 }
 
 /// Applies pending migrations on one connection; the versions applied, oldest first.

@@ -113,13 +113,82 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Refresh tokens, stored hashed; rotated on every use.
+    refresh_tokens (id) {
+        id -> Text,
+        user_id -> Text,
+        family_id -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Per-organisation settings (the `settings` resource).
+    settings (id) {
+        id -> Text,
+        org_id -> Text,
+        key -> Text,
+        value -> Text,
+        description -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Per-organisation feature flags (the `feature-flags` resource).
+    feature_flags (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        enabled -> Bool,
+        description -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Where outputs can be written (the `destinations` resource).
+    destinations (id) {
+        id -> Text,
+        org_id -> Text,
+        name -> Text,
+        kind -> Text,
+        parameters -> Text,
+        credentials -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> orgs (org_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(settings -> orgs (org_id));
+diesel::joinable!(feature_flags -> orgs (org_id));
+diesel::joinable!(destinations -> orgs (org_id));
 diesel::joinable!(api_keys -> orgs (org_id));
 diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(files -> orgs (org_id));
 diesel::joinable!(jobs -> orgs (org_id));
 
-diesel::allow_tables_to_appear_in_same_query!(orgs, users, api_keys, files, jobs, audit_events);
+diesel::allow_tables_to_appear_in_same_query!(
+    orgs,
+    users,
+    api_keys,
+    files,
+    jobs,
+    audit_events,
+    refresh_tokens,
+    settings,
+    feature_flags,
+    destinations,
+);
 
 /// Checks that every table and column above exists, by selecting each table's columns from
 /// zero rows. A migration missing from the database, or a column renamed on one side only,

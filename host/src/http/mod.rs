@@ -13,7 +13,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 pub(crate) use service::method_label;
-pub use service::{ClientAddr, HttpService};
+pub use service::{ClientAddr, Gatekeeper, HttpService};
 
 /// How long a client may take to send a request's headers before the connection is closed.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);

@@ -24,9 +24,13 @@ use warp::Reply;
 use warp::reply::Response;
 
 use super::request_id::{self, RequestId};
+use crate::audit::{self, AuditTarget, NewEvent};
+use crate::auth::{Authenticator, Caller, Identity, RateClass, Role, unauthenticated};
+use crate::db::Db;
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
-use crate::routes::{Routed, Router};
+use crate::ratelimit::{Allowance, RateLimits, Tier};
+use crate::routes::{Access, Endpoint, Routed, Router};
 
 /// Route label of requests that matched no route (one label, so that scanners probing
 /// random paths cannot blow up the metrics' cardinality).
@@ -48,13 +52,29 @@ pub struct HttpService {
 struct Shared {
     router: Router,
     metrics: Arc<Metrics>,
+    gatekeeper: Option<Gatekeeper>,
+}
+
+/// What guards non-public endpoints: authentication, rate limits and the audit trail.
+pub struct Gatekeeper {
+    /// Resolves credentials.
+    pub authenticator: Authenticator,
+    /// Counts requests.
+    pub limits: Arc<RateLimits>,
+    /// Where audit events go.
+    pub db: Db,
 }
 
 impl HttpService {
-    /// Builds the service over a route table.
-    pub fn new(router: Router, metrics: Arc<Metrics>) -> Self {
+    /// Builds the service over a route table. Without a gatekeeper only public endpoints
+    /// can be served.
+    pub fn new(router: Router, metrics: Arc<Metrics>, gatekeeper: Option<Gatekeeper>) -> Self {
         Self {
-            shared: Arc::new(Shared { router, metrics }),
+            shared: Arc::new(Shared {
+                router,
+                metrics,
+                gatekeeper,
+            }),
         }
     }
 
@@ -130,25 +150,35 @@ impl HttpService {
         let routed = self.shared.router.route(&method, request.uri().path());
         match routed {
             Routed::Endpoint { endpoint, params } => {
-                request.extensions_mut().insert(params);
-                if let Some(remote) = remote {
-                    request.extensions_mut().insert(ClientAddr(remote));
-                }
-                let mut service = warp::service(endpoint.filter());
-                let outcome = AssertUnwindSafe(service.call(request)).catch_unwind().await;
-                let response = match outcome {
-                    Ok(Ok(response)) => response,
-                    Ok(Err(never)) => match never {},
-                    Err(panic) => {
-                        let message = panic_message(panic.as_ref());
-                        tracing::error!(
-                            route = endpoint.path(),
-                            panic = message,
-                            "handler panicked"
-                        );
-                        ApiError::internal(format!("handler panicked: {message}")).into_response()
-                    }
+                let path_id = params
+                    .get("id")
+                    .or_else(|| params.get("key_id"))
+                    .map(str::to_owned);
+                let admitted = match endpoint.access() {
+                    Access::Public => Ok((None, None)),
+                    access => self.admit(access, request.headers(), remote).await,
                 };
+                let (identity, allowance, mut response) = match admitted {
+                    Ok((caller, allowance)) => {
+                        let identity = caller.as_ref().and_then(Caller::known).cloned();
+                        if let Some(caller) = caller {
+                            request.extensions_mut().insert(caller);
+                        }
+                        request.extensions_mut().insert(params);
+                        if let Some(remote) = remote {
+                            request.extensions_mut().insert(ClientAddr(remote));
+                        }
+                        (identity, allowance, run_endpoint(endpoint, request).await)
+                    }
+                    Err(error) => (None, None, error.into_response()),
+                };
+                if let Some(allowance) = allowance {
+                    for (name, value) in allowance.headers() {
+                        response.headers_mut().insert(name, value);
+                    }
+                }
+                self.audit(endpoint, identity.as_ref(), path_id, &response)
+                    .await;
                 (endpoint.path(), response)
             }
             Routed::Options { template, allow } => {
@@ -177,6 +207,128 @@ impl HttpService {
                     ApiError::new(ErrorCode::NotFound, detail).into_response(),
                 )
             }
+        }
+    }
+}
+
+impl HttpService {
+    /// Resolves the caller and counts the request against its quota; refuses with 401,
+    /// 403 or 429.
+    async fn admit(
+        &self,
+        access: Access,
+        headers: &http::HeaderMap,
+        remote: Option<SocketAddr>,
+    ) -> Result<(Option<Caller>, Option<Allowance>), ApiError> {
+        let gate = self.shared.gatekeeper.as_ref().ok_or_else(|| {
+            ApiError::internal("a guarded endpoint is served without a gatekeeper")
+        })?;
+        let Some(class) = access.class() else {
+            return Ok((None, None));
+        };
+        let ip = remote.map(|remote| remote.ip());
+        let ip_key = ip.map_or_else(|| "ip:unknown".to_owned(), |ip| format!("ip:{ip}"));
+        let by_ip = |gate: &Gatekeeper| gate.limits.check(Tier::Unauthenticated, class, &ip_key);
+        if let Access::ByIp(_) = access {
+            let allowance = by_ip(gate)?;
+            return Ok((Some(Caller::Unauthenticated(ip)), allowance));
+        }
+        let identity = match gate.authenticator.authenticate(headers).await {
+            Ok(identity) => identity,
+            Err(error) => {
+                // Failed attempts count against the client's address: guessing is throttled.
+                by_ip(gate)?;
+                return Err(error);
+            }
+        };
+        let Some(identity) = identity else {
+            let allowance = by_ip(gate)?;
+            return match access {
+                Access::Authenticated(_) => Err(unauthenticated("this request needs credentials")),
+                _ => Ok((Some(Caller::Unauthenticated(ip)), allowance)),
+            };
+        };
+        let allowance =
+            gate.limits
+                .check(Tier::Role(identity.role), class, &identity.rate_key())?;
+        if let Access::Authenticated(_) = access {
+            check_class(&identity, class)?;
+        }
+        Ok((Some(Caller::Known(identity)), allowance))
+    }
+
+    /// Writes the audit event of a state-changing endpoint's call.
+    async fn audit(
+        &self,
+        endpoint: &Endpoint,
+        identity: Option<&Identity>,
+        path_id: Option<String>,
+        response: &Response,
+    ) {
+        let (Some(spec), Some(gate)) = (endpoint.audit(), &self.shared.gatekeeper) else {
+            return;
+        };
+        let target = response.extensions().get::<AuditTarget>();
+        let event = NewEvent {
+            org_id: identity
+                .map(|identity| identity.org_id.clone())
+                .or_else(|| target.map(|target| target.org_id.clone())),
+            actor_user_id: identity
+                .map(|identity| identity.user_id.clone())
+                .or_else(|| {
+                    target
+                        .and_then(|target| target.actor.as_ref())
+                        .map(|(id, _)| id.clone())
+                }),
+            actor_kind: identity
+                .map(|identity| identity.mode.actor_kind())
+                .unwrap_or_else(|| {
+                    target
+                        .and_then(|target| target.actor.as_ref())
+                        .map_or("anonymous", |(_, kind)| *kind)
+                }),
+            action: spec.action,
+            resource: spec.resource,
+            resource_id: target.map(|target| target.id.clone()).or(path_id),
+            request_id: request_id::current().map(|id| id.to_string()),
+            status: response.status().as_u16(),
+        };
+        audit::record(&gate.db, event).await;
+    }
+}
+
+/// What every identity must satisfy for a route class: its API key's scopes, and for demo
+/// accounts, reading only.
+fn check_class(identity: &Identity, class: RateClass) -> Result<(), ApiError> {
+    if !identity.scopes.contains(&class) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("this API key lacks the `{}` scope", class.as_str()),
+        ));
+    }
+    if identity.role == Role::Demo && class != RateClass::Read {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "demo accounts are read-only",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs an endpoint's warp filter, turning a panic into a 500 problem document.
+async fn run_endpoint<B>(endpoint: &Endpoint, request: Request<B>) -> Response
+where
+    B: http_body::Body + Send + Sync + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut service = warp::service(endpoint.filter());
+    match AssertUnwindSafe(service.call(request)).catch_unwind().await {
+        Ok(Ok(response)) => response,
+        Ok(Err(never)) => match never {},
+        Err(panic) => {
+            let message = panic_message(panic.as_ref());
+            tracing::error!(route = endpoint.path(), panic = message, "handler panicked");
+            ApiError::internal(format!("handler panicked: {message}")).into_response()
         }
     }
 }
@@ -255,7 +407,7 @@ mod tests {
             )),
         ];
         let router = Router::new(endpoints).unwrap();
-        HttpService::new(router, Arc::new(Metrics::new().unwrap()))
+        HttpService::new(router, Arc::new(Metrics::new().unwrap()), None)
     }
 
     async fn send(

@@ -2,7 +2,11 @@
 //! warp filter that serves it. The router, the metrics labels, the `Allow` header and the
 //! OpenAPI document are all derived from the same list, so none of them can drift.
 
+use std::sync::Arc;
+
 use http::{Method, StatusCode};
+
+use crate::auth::RateClass;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
@@ -10,12 +14,40 @@ use warp::{Filter, Rejection, Reply};
 
 use super::errors::recover;
 
-/// Produces the JSON Schema of a type inside the OpenAPI generator.
-pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+/// Produces a schema inside the OpenAPI generator: that of a Rust type, or a hand-written
+/// one registered under a component name.
+#[derive(Clone)]
+pub struct SchemaFn(Arc<dyn Fn(&mut SchemaGenerator) -> Schema + Send + Sync>);
 
-/// The schema function of `T`.
+impl SchemaFn {
+    /// Runs it.
+    pub fn call(&self, generator: &mut SchemaGenerator) -> Schema {
+        (self.0)(generator)
+    }
+}
+
+impl std::fmt::Debug for SchemaFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SchemaFn")
+    }
+}
+
+/// The schema of `T`.
 pub fn schema_of<T: JsonSchema>() -> SchemaFn {
-    |generator| generator.subschema_for::<T>()
+    SchemaFn(Arc::new(|generator: &mut SchemaGenerator| {
+        generator.subschema_for::<T>()
+    }))
+}
+
+/// `schema`, registered as the component `name`; the OpenAPI document refers to it by `$ref`.
+pub fn schema_named(name: String, schema: serde_json::Value) -> SchemaFn {
+    SchemaFn(Arc::new(move |generator: &mut SchemaGenerator| {
+        generator
+            .definitions_mut()
+            .insert(name.clone(), schema.clone());
+        let reference = format!("#/components/schemas/{name}");
+        Schema::try_from(serde_json::json!({ "$ref": reference })).unwrap_or_default()
+    }))
 }
 
 /// A path or query parameter of an operation.
@@ -76,11 +108,47 @@ pub struct OperationDoc {
     pub responses: Vec<ResponseDoc>,
 }
 
+/// Who may call an endpoint, and which rate limit it counts against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, unlimited, credentials ignored (health, metrics, documentation).
+    Public,
+    /// Anyone, credentials ignored, rate-limited by client IP (login, refresh, new
+    /// anonymous sessions: a stale token sent along must not get in the way).
+    ByIp(RateClass),
+    /// Anyone; credentials are resolved if sent (and refused if bad); rate-limited by
+    /// identity, or by client IP without credentials.
+    Open(RateClass),
+    /// Only with valid credentials (401 otherwise); rate-limited by identity.
+    Authenticated(RateClass),
+}
+
+impl Access {
+    /// The rate class, unless public.
+    pub fn class(self) -> Option<RateClass> {
+        match self {
+            Self::Public => None,
+            Self::ByIp(class) | Self::Open(class) | Self::Authenticated(class) => Some(class),
+        }
+    }
+}
+
+/// What the audit trail calls an endpoint's calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditSpec {
+    /// Kind of object, e.g. `settings`.
+    pub resource: &'static str,
+    /// What is done, e.g. `create`.
+    pub action: &'static str,
+}
+
 /// A served route.
 pub struct Endpoint {
     method: Method,
     path: &'static str,
     doc: OperationDoc,
+    access: Access,
+    audit: Option<AuditSpec>,
     filter: BoxedFilter<(Response,)>,
 }
 
@@ -93,6 +161,26 @@ impl Endpoint {
     /// Starts declaring a `POST` endpoint.
     pub fn post(path: &'static str, id: &'static str) -> EndpointBuilder {
         EndpointBuilder::new(Method::POST, path, id)
+    }
+
+    /// Starts declaring a `PATCH` endpoint.
+    pub fn patch(path: &'static str, id: &'static str) -> EndpointBuilder {
+        EndpointBuilder::new(Method::PATCH, path, id)
+    }
+
+    /// Starts declaring a `DELETE` endpoint.
+    pub fn delete(path: &'static str, id: &'static str) -> EndpointBuilder {
+        EndpointBuilder::new(Method::DELETE, path, id)
+    }
+
+    /// Who may call it.
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// How its calls are audited, if they change state.
+    pub fn audit(&self) -> Option<AuditSpec> {
+        self.audit
     }
 
     /// The HTTP method.
@@ -126,6 +214,8 @@ pub struct EndpointBuilder {
     method: Method,
     path: &'static str,
     doc: OperationDoc,
+    access: Access,
+    audit: Option<AuditSpec>,
 }
 
 impl EndpointBuilder {
@@ -139,7 +229,41 @@ impl EndpointBuilder {
             body: None,
             responses: Vec::new(),
         };
-        Self { method, path, doc }
+        Self {
+            method,
+            path,
+            doc,
+            access: Access::Public,
+            audit: None,
+        }
+    }
+
+    /// Callable by anyone, credentials ignored, rate-limited in `class` by client IP.
+    #[must_use]
+    pub fn by_ip(mut self, class: RateClass) -> Self {
+        self.access = Access::ByIp(class);
+        self
+    }
+
+    /// Callable without credentials, rate-limited in `class` (by client IP when anonymous).
+    #[must_use]
+    pub fn open(mut self, class: RateClass) -> Self {
+        self.access = Access::Open(class);
+        self
+    }
+
+    /// Needs credentials; rate-limited in `class`.
+    #[must_use]
+    pub fn authenticated(mut self, class: RateClass) -> Self {
+        self.access = Access::Authenticated(class);
+        self
+    }
+
+    /// Records every call in the audit trail as `action` on `resource`.
+    #[must_use]
+    pub fn audited(mut self, resource: &'static str, action: &'static str) -> Self {
+        self.audit = Some(AuditSpec { resource, action });
+        self
     }
 
     /// Sets the group and the one-line summary.
@@ -176,6 +300,25 @@ impl EndpointBuilder {
         self
     }
 
+    /// Documents a query parameter with an example value.
+    #[must_use]
+    pub fn query_param<T: JsonSchema>(
+        mut self,
+        name: &'static str,
+        description: &'static str,
+        example: &'static str,
+    ) -> Self {
+        self.doc.params.push(ParamDoc {
+            name,
+            location: "query",
+            description,
+            required: false,
+            schema: schema_of::<T>(),
+            example,
+        });
+        self
+    }
+
     /// Documents a JSON request body of type `T`.
     #[must_use]
     pub fn json_body<T: JsonSchema>(mut self, description: &'static str) -> Self {
@@ -199,6 +342,28 @@ impl EndpointBuilder {
             description,
             Some(("application/json", schema_of::<T>())),
         )
+    }
+
+    /// Documents a JSON request body by its schema.
+    #[must_use]
+    pub fn json_body_schema(mut self, description: &'static str, schema: SchemaFn) -> Self {
+        self.doc.body = Some(BodyDoc {
+            description,
+            content_type: "application/json",
+            schema,
+        });
+        self
+    }
+
+    /// Documents a JSON response by its schema.
+    #[must_use]
+    pub fn json_response_schema(
+        self,
+        status: StatusCode,
+        description: &'static str,
+        schema: SchemaFn,
+    ) -> Self {
+        self.response(status, description, Some(("application/json", schema)))
     }
 
     /// Documents a response of any media type (`content` is `None` for an empty body).
@@ -238,6 +403,8 @@ impl EndpointBuilder {
             method: self.method,
             path: self.path,
             doc: self.doc,
+            access: self.access,
+            audit: self.audit,
             filter,
         }
     }

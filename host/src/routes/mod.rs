@@ -3,10 +3,14 @@
 //! document, the metrics' route labels and the `Allow` headers are all derived from this
 //! one list.
 
+mod api_keys;
+mod audit;
+mod auth;
 mod body;
 mod endpoint;
 mod errors;
 mod health;
+mod meta;
 mod ops;
 mod router;
 
@@ -18,7 +22,8 @@ use warp::Filter;
 
 pub use body::json;
 pub use endpoint::{
-    BodyDoc, Endpoint, EndpointBuilder, OperationDoc, ParamDoc, ResponseDoc, SchemaFn, schema_of,
+    Access, AuditSpec, BodyDoc, Endpoint, EndpointBuilder, OperationDoc, ParamDoc, ResponseDoc,
+    SchemaFn, schema_named, schema_of,
 };
 pub use router::{PathParams, Routed, Router, RouterError};
 
@@ -27,8 +32,13 @@ use crate::app::AppState;
 /// Every endpoint of the service.
 fn endpoints(state: &AppState, openapi: &ops::OpenApiSlot) -> Vec<Endpoint> {
     let mut all = Vec::new();
-    all.extend(health::endpoints(state)); //    GET /api/health
-    all.extend(ops::endpoints(state, openapi)); // GET /metrics, /openapi.json, /docs…
+    all.extend(health::endpoints(state)); //          GET /api/health
+    all.extend(auth::endpoints(state)); //            /api/auth/…, /api/anon/session
+    all.extend(api_keys::endpoints(state)); //        /api/api-keys…
+    all.extend(meta::endpoints(state)); //            GET /api/_meta[/{resource}]
+    all.extend(crate::resources::endpoints(state)); // /api/{resource}… generated CRUD
+    all.extend(audit::endpoints(state)); //           GET /api/audit
+    all.extend(ops::endpoints(state, openapi)); //    GET /metrics, /openapi.json, /docs…
     all
 }
 
@@ -43,6 +53,13 @@ pub fn build(state: &AppState) -> Result<Router, RouterError> {
     // The slot was created above and is set once, here.
     let _ = openapi.set(Bytes::from(rendered));
     Ok(router)
+}
+
+/// Makes a route table string `'static`. Route tables are built once per process, so the
+/// few strings generated for them (paths and operation names of resources) are kept for the
+/// life of the process, like the literals of hand-written routes.
+pub fn intern(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
 }
 
 /// Hands a clone of the app state to a handler.

@@ -94,6 +94,14 @@ impl Router {
     pub fn new(endpoints: Vec<Endpoint>) -> Result<Self, RouterError> {
         let mut entries: Vec<PathEntry> = Vec::new();
         for (index, endpoint) in endpoints.iter().enumerate() {
+            let reads = matches!(*endpoint.method(), Method::GET | Method::HEAD);
+            if !reads && endpoint.access() != super::Access::Public && endpoint.audit().is_none() {
+                return Err(RouterError(format!(
+                    "`{} {}` changes state but declares no audit entry",
+                    endpoint.method(),
+                    endpoint.path()
+                )));
+            }
             let method = endpoint.method().clone();
             match entries
                 .iter_mut()
@@ -229,6 +237,15 @@ mod tests {
             router.route(&Method::GET, "/api/files/a/b/"),
             Routed::NotFound
         ));
+    }
+
+    #[test]
+    fn a_state_changing_route_without_an_audit_entry_is_refused() {
+        let unaudited = Endpoint::post("/a", "a")
+            .authenticated(crate::auth::RateClass::Write)
+            .handle(warp::any().map(|| "ok"));
+        let error = Router::new(vec![unaudited]).err().unwrap();
+        assert!(error.to_string().contains("no audit entry"), "{error}");
     }
 
     #[test]

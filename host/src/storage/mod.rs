@@ -79,6 +79,20 @@ impl Storage {
         self.backend
     }
 
+    /// Where an organisation's objects live (never shown to clients).
+    pub fn org_prefix(org_id: &str) -> String {
+        format!("orgs/{org_id}/")
+    }
+
+    /// Deletes every object of an organisation.
+    pub async fn delete_org(&self, org_id: &str) -> Result<(), StorageError> {
+        self.operator
+            .delete_with(&Self::org_prefix(org_id))
+            .recursive(true)
+            .await?;
+        Ok(())
+    }
+
     /// Writes, reads back and deletes a small probe object within `timeout`; returns how
     /// long that took. Unlike a listing, this fails when the storage is not writable or
     /// its folder has gone.

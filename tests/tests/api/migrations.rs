@@ -4,7 +4,18 @@ use anyhow::{Context, Result, ensure};
 use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
 use metamorph_tests::{Backend, PgDatabase, Server, metamorph_command, on_both_backends};
 
-const TABLES: &[&str] = &["api_keys", "audit_events", "files", "jobs", "orgs", "users"];
+const TABLES: &[&str] = &[
+    "api_keys",
+    "audit_events",
+    "destinations",
+    "feature_flags",
+    "files",
+    "jobs",
+    "orgs",
+    "refresh_tokens",
+    "settings",
+    "users",
+];
 
 #[derive(QueryableByName, PartialEq, Eq, Debug)]
 struct SchemaLine {
@@ -70,7 +81,7 @@ fn migrations_apply_to_an_empty_database_and_running_them_again_changes_nothing(
     };
     let first = migrate(&url)?;
     ensure!(
-        first.contains("applied 1 migration(s): 20261123000001"),
+        first.contains("applied 2 migration(s): 20261123000001, 20261123000002"),
         "{first}"
     );
     let schema = describe(backend, &url)?;
@@ -97,7 +108,7 @@ fn a_restarted_server_applies_no_migration_twice(backend: Backend) -> Result<()>
     let first = Server::start(backend)?;
     let url = first.database_url().to_owned();
     let line = first.wait_for_log(|line| line["message"] == "database ready")?;
-    ensure!(line["migrations_applied"] == 1, "{line}");
+    ensure!(line["migrations_applied"] == 2, "{line}");
     // Keep the first server (and its database) alive while a second one starts on it.
     let second = Server::builder(backend).database_url(&url).start()?;
     let line = second.wait_for_log(|line| line["message"] == "database ready")?;

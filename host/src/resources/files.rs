@@ -1,0 +1,109 @@
+//! `files`: the records of stored files. The bytes have their own routes.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::{Map, Value, json};
+
+use super::fields::{
+    new_id, nullable_text, object, optional_time, scoped_table_queries, table_writes, text, time,
+};
+use super::{Resource, WriteContext};
+use crate::db::schema::files;
+use crate::error::ApiResult;
+
+/// A row of `files`.
+#[derive(Debug, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = files, treat_none_as_null = true)]
+pub(super) struct FileRow {
+    id: String,
+    org_id: String,
+    owner_id: Option<String>,
+    filename: String,
+    content_type: Option<String>,
+    format: Option<String>,
+    size_bytes: Option<i64>,
+    sha256: Option<String>,
+    storage_key: Option<String>,
+    status: String,
+    visibility: String,
+    origin: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    expires_at: Option<NaiveDateTime>,
+}
+
+table_writes!(files, FileRow);
+
+/// The `files` resource.
+pub(super) struct Files;
+
+impl Resource for Files {
+    const NAME: &'static str = "files";
+    const SCHEMA: &'static str = include_str!("../../../schemas/files.json");
+    type Row = FileRow;
+
+    scoped_table_queries!(files, FileRow);
+
+    fn to_json(row: &FileRow) -> Map<String, Value> {
+        object(json!({
+            "id": row.id,
+            "org_id": row.org_id,
+            "owner_id": row.owner_id,
+            "filename": row.filename,
+            "content_type": row.content_type,
+            "format": row.format,
+            "size_bytes": row.size_bytes,
+            "sha256": row.sha256,
+            "status": row.status,
+            "visibility": row.visibility,
+            "origin": row.origin,
+            "created_at": time(row.created_at),
+            "updated_at": time(row.updated_at),
+            "expires_at": optional_time(row.expires_at),
+        }))
+    }
+
+    fn create(
+        conn: &mut crate::db::DbConnection,
+        ctx: &WriteContext,
+        body: Map<String, Value>,
+    ) -> ApiResult<FileRow> {
+        let row = FileRow {
+            id: new_id(),
+            org_id: ctx.org_id.clone(),
+            owner_id: Some(ctx.identity.user_id.clone()),
+            filename: text(&body, "filename").unwrap_or_default(),
+            content_type: nullable_text(&body, "content_type").flatten(),
+            format: None,
+            size_bytes: None,
+            sha256: None,
+            storage_key: None,
+            status: "pending".into(),
+            visibility: text(&body, "visibility").unwrap_or_else(|| "private".into()),
+            origin: "upload".into(),
+            created_at: ctx.now,
+            updated_at: ctx.now,
+            expires_at: None,
+        };
+        insert(conn, row)
+    }
+
+    fn update(
+        conn: &mut crate::db::DbConnection,
+        ctx: &WriteContext,
+        mut row: FileRow,
+        body: Map<String, Value>,
+    ) -> ApiResult<FileRow> {
+        if let Some(filename) = text(&body, "filename") {
+            row.filename = filename;
+        }
+        if let Some(content_type) = nullable_text(&body, "content_type") {
+            row.content_type = content_type;
+        }
+        if let Some(visibility) = text(&body, "visibility") {
+            row.visibility = visibility;
+        }
+        row.updated_at = ctx.now;
+        save(conn, row)
+    }
+}
