@@ -45,7 +45,11 @@ fn service_layer_against_bare_warp(c: &mut Criterion) {
     db.migrate().expect("migrations");
     let storage = Storage::open(&config.storage).expect("storage");
     let metrics = Arc::new(Metrics::new().expect("metrics"));
-    let state = AppState::new(config, db, storage, metrics.clone()).expect("state");
+    config.plugins.dirs = Vec::new();
+    config.plugins.cache_dir = dir.path().join("cache");
+    config.plugins.work_dir = dir.path().join("work");
+    let plugins = metamorph::plugins::PluginRuntime::start(&config.plugins).expect("plugins");
+    let state = AppState::new(config, db, storage, metrics.clone(), plugins).expect("state");
     let router = metamorph::routes::build(&state).expect("routes");
     let service = HttpService::new(router, metrics, None);
 

@@ -12,6 +12,7 @@ use crate::auth::tokens::TokenSigner;
 use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::Metrics;
+use crate::plugins::PluginRuntime;
 use crate::resources::Registry;
 use crate::storage::Storage;
 
@@ -29,6 +30,7 @@ struct Inner {
     signer: TokenSigner,
     sealer: Sealer,
     resources: Registry,
+    plugins: Arc<PluginRuntime>,
     started: Instant,
 }
 
@@ -40,6 +42,7 @@ impl AppState {
         db: Db,
         storage: Storage,
         metrics: Arc<Metrics>,
+        plugins: Arc<PluginRuntime>,
     ) -> anyhow::Result<Self> {
         let jwt_key =
             keys::load_or_create(config.auth.jwt_secret.as_ref(), &config.data_dir, "jwt")
@@ -60,6 +63,7 @@ impl AppState {
                 storage,
                 metrics,
                 resources,
+                plugins,
                 started: Instant::now(),
             }),
         })
@@ -98,6 +102,11 @@ impl AppState {
     /// The resource definitions.
     pub fn resources(&self) -> &Registry {
         &self.inner.resources
+    }
+
+    /// The plugin runtime.
+    pub fn plugins(&self) -> &Arc<PluginRuntime> {
+        &self.inner.plugins
     }
 
     /// Time since start-up.

@@ -66,11 +66,73 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
+        /// Convert a file locally, through the same plugins and limits as the server (no
+    /// server needed).
+    Convert {
+        /// The file to convert.
+        input: PathBuf,
+        /// The format to make, e.g. `pdf` or `webp`.
+        #[arg(long, value_name = "FORMAT")]
+        to: String,
+        /// The input's format, when its extension does not say it.
+        #[arg(long, value_name = "FORMAT")]
+        from: Option<String>,
+        /// Where to write (default: the input's name with the new extension, here).
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// A conversion option, `key=value` (repeatable; values are JSON when they parse,
+        /// e.g. `quality=80`, `lossless=true`).
+        #[arg(long = "option", short = 'O', value_name = "KEY=VALUE")]
+        options: Vec<String>,
+    },
+    /// List, check or create plugins.
+    Plugins {
+        /// What to do.
+        #[command(subcommand)]
+        action: PluginsAction,
+    },
+    /// Runs one native plugin for the server (internal).
+    #[command(hide = true)]
+    PluginWorker {
+        /// The library.
+        #[arg(long)]
+        library: PathBuf,
+        /// Memory limit, bytes.
+        #[arg(long)]
+        memory: u64,
+        /// Output limit, bytes.
+        #[arg(long)]
+        output: u64,
+    },
     /// Manage accounts directly in the database (e.g. create the first superuser).
     Admin {
         /// What to do.
         #[command(subcommand)]
         action: AdminAction,
+    },
+}
+
+/// `metamorph plugins …`
+#[derive(Debug, Subcommand)]
+pub enum PluginsAction {
+    /// List the plugins in the configured folders, loaded and refused.
+    List,
+    /// Load one plugin file as the server would and show what it converts, or why it is
+    /// refused (exit 1).
+    Check {
+        /// A `.wasm` component or a native library (`.so`).
+        file: PathBuf,
+    },
+    /// Create a plugin crate that builds, converts and tests, to start from.
+    New {
+        /// The plugin's name (lowercase letters, digits and `-`).
+        name: String,
+        /// Where to create it (default: a folder named after the plugin, here).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Path of Metamorph's `plugin-api` crate (found automatically inside a checkout).
+        #[arg(long)]
+        api_path: Option<PathBuf>,
     },
 }
 
@@ -115,7 +177,17 @@ pub enum ConfigAction {
 
 /// Parses the command line, runs the command, and returns the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+        let cli = Cli::parse();
+    if let Command::PluginWorker { library, memory, output } = &cli.command {
+        // A worker has no configuration and logs nothing: its parent does.
+        return match crate::plugins::worker::run(library, *memory, *output) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("plugin worker: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Err(message) = telemetry::init(cli.log_format, &cli.log_level) {
         eprintln!("error: {message}");
         return ExitCode::from(EXIT_CONFIG);
@@ -132,7 +204,16 @@ pub fn main() -> ExitCode {
     }
     let outcome = match cli.command {
         Command::Serve { listen } => crate::serve::run(config, listen),
-        Command::Migrate => crate::serve::migrate(&config),
+                Command::Migrate => crate::serve::migrate(&config),
+        Command::Convert { input, to, from, output, options } => {
+            crate::commands::convert(&config, &input, &to, from.as_deref(), output, &options)
+        }
+        Command::Plugins { action: PluginsAction::List } => crate::commands::list(&config),
+        Command::Plugins { action: PluginsAction::Check { file } } => crate::commands::check(&config, &file),
+        Command::Plugins { action: PluginsAction::New { name, dir, api_path } } => {
+            crate::commands::scaffold(&name, dir, api_path)
+        }
+        Command::PluginWorker { .. } => Ok(()),
         Command::Admin {
             action:
                 AdminAction::CreateUser {

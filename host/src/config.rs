@@ -314,6 +314,42 @@ pub struct PluginsSection {
     /// Folders searched for plugins, in order. Default: `plugins` beside the binary, then
     /// `<data_dir>/plugins`. The environment variable separates folders with `:`.
     pub dirs: Option<PathList>,
+    /// Memory a conversion task may use. Default `512 MiB`.
+    #[schemars(with = "Option<String>")]
+    pub memory_limit: Option<ByteSize>,
+    /// Wall-clock time a conversion task may take. Default `60s`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub time_limit: Option<Duration>,
+    /// Largest output of a conversion task. Default `2 GiB`.
+    #[schemars(with = "Option<String>")]
+    pub output_limit: Option<ByteSize>,
+    /// How often the plugin folders are checked for added, changed or removed plugins.
+    /// Default `1s`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub reload_interval: Option<Duration>,
+    /// Idle worker processes kept per native plugin. Default 2.
+    pub native_workers: Option<u32>,
+    /// Limits of one plugin, by its name, overriding the ones above.
+    #[serde(default)]
+    pub limits: std::collections::BTreeMap<String, PluginLimitsSection>,
+}
+
+/// `[plugins.limits.<name>]`
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginLimitsSection {
+    /// Memory a task of this plugin may use.
+    #[schemars(with = "Option<String>")]
+    pub memory: Option<ByteSize>,
+    /// Time a task of this plugin may take.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub time: Option<Duration>,
+    /// Largest output of a task of this plugin.
+    #[schemars(with = "Option<String>")]
+    pub output: Option<ByteSize>,
 }
 
 /// `[server]`
@@ -539,11 +575,36 @@ pub enum StorageConfig {
     },
 }
 
-/// Plugin discovery settings.
+/// Plugin settings.
 #[derive(Clone, Debug, Serialize)]
 pub struct PluginsConfig {
     /// Folders searched for plugins, in order.
     pub dirs: Vec<PathBuf>,
+    /// Where compiled plugins are cached.
+    pub cache_dir: PathBuf,
+    /// Where conversion tasks keep their files.
+    pub work_dir: PathBuf,
+    /// Limits of a task unless its plugin has its own.
+    pub limits: TaskLimits,
+    /// Limits by plugin name.
+    pub plugin_limits: std::collections::BTreeMap<String, TaskLimits>,
+    /// How often the folders are checked.
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+    /// Idle workers per native plugin.
+    pub native_workers: u32,
+}
+
+/// Limits of one conversion task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct TaskLimits {
+    /// Memory, in bytes.
+    pub memory: u64,
+    /// Wall-clock time.
+    #[serde(with = "humantime_serde")]
+    pub time: Duration,
+    /// Output size, in bytes.
+    pub output: u64,
 }
 
 /// HTTP server settings.
@@ -927,6 +988,29 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
         },
     };
 
+        let task_limits = TaskLimits {
+        memory: raw.plugins.memory_limit.map_or(512 * 1024 * 1024, |size| size.as_u64()),
+        time: raw.plugins.time_limit.unwrap_or(Duration::from_secs(60)),
+        output: raw.plugins.output_limit.map_or(2 * 1024 * 1024 * 1024, |size| size.as_u64()),
+    };
+    if task_limits.memory < 16 * 1024 * 1024 {
+        return Err(invalid("plugins.memory_limit", "is too small for any plugin; allowed is 16 MiB or more".to_owned()));
+    }
+    let plugin_limits = raw
+        .plugins
+        .limits
+        .iter()
+        .map(|(name, section)| {
+            let limits = TaskLimits {
+                memory: section.memory.map_or(task_limits.memory, |size| size.as_u64()),
+                time: section.time.unwrap_or(task_limits.time),
+                output: section.output.map_or(task_limits.output, |size| size.as_u64()),
+            };
+            (name.clone(), limits)
+        })
+        .collect();
+    let reload_interval = raw.plugins.reload_interval.unwrap_or(Duration::from_secs(1));
+    let native_workers = raw.plugins.native_workers.unwrap_or(2).clamp(1, 64);
     let plugin_dirs = match raw.plugins.dirs {
         Some(PathList(dirs)) => dirs
             .into_iter()
@@ -964,12 +1048,22 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
         superuser: ClassQuotas::per_minute(6000, 3000, 600).overridden(limits.superuser),
     };
 
+        let plugins = PluginsConfig {
+        dirs: plugin_dirs,
+        cache_dir: data_dir.join("cache").join("plugins"),
+        work_dir: data_dir.join("work"),
+        limits: task_limits,
+        plugin_limits,
+        reload_interval,
+        native_workers,
+    };
+
     Ok(Config {
         listen,
         data_dir,
         database,
         storage,
-        plugins: PluginsConfig { dirs: plugin_dirs },
+                        plugins,
         server,
         auth,
         rate_limits,

@@ -47,16 +47,28 @@ pub enum ErrorCode {
     Conflict,
     /// The request body is larger than this endpoint accepts.
     PayloadTooLarge,
-    /// The request body has a media type this endpoint does not read.
+        /// The request body has a media type this endpoint does not read.
     UnsupportedMediaType,
+    /// No plugin, nor chain of plugins, converts between these formats.
+    UnsupportedConversion,
+    /// The conversion options do not fit the converter's schema.
+    InvalidOptions,
+    /// The input is not a valid file of its format.
+    MalformedInput,
+    /// The conversion would pass a limit: memory, output size, dimensions, duration.
+    LimitExceeded,
     /// The body is JSON but breaks the resource's schema; `errors[]` names each field.
     ValidationFailed,
-    /// Too many requests; retry after `Retry-After` seconds.
+        /// Too many requests; retry after `Retry-After` seconds.
     RateLimited,
     /// An unexpected failure inside the service; the details are in its log.
     Internal,
+    /// The converter crashed or trapped; the service itself is fine.
+    ConverterFailed,
     /// A dependency (database, storage) is unreachable; retry later.
     Unavailable,
+    /// The converter ran past its time limit.
+    ConverterTimedOut,
 }
 
 impl ErrorCode {
@@ -70,17 +82,23 @@ impl ErrorCode {
         Self::MethodNotAllowed,
         Self::Conflict,
         Self::PayloadTooLarge,
-        Self::UnsupportedMediaType,
+                Self::UnsupportedMediaType,
+        Self::UnsupportedConversion,
         Self::ValidationFailed,
+        Self::InvalidOptions,
+        Self::MalformedInput,
+        Self::LimitExceeded,
         Self::RateLimited,
         Self::Internal,
+        Self::ConverterFailed,
         Self::Unavailable,
+        Self::ConverterTimedOut,
     ];
 
     /// The HTTP status sent with this code.
     pub const fn status(self) -> StatusCode {
         match self {
-            Self::BadRequest | Self::InvalidJson => StatusCode::BAD_REQUEST,
+                        Self::BadRequest | Self::InvalidJson | Self::UnsupportedConversion => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -88,10 +106,14 @@ impl ErrorCode {
             Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+                        Self::ValidationFailed | Self::InvalidOptions | Self::MalformedInput | Self::LimitExceeded => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                        Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ConverterFailed => StatusCode::BAD_GATEWAY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ConverterTimedOut => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -107,7 +129,13 @@ impl ErrorCode {
             Self::Conflict => "Conflict",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
+                        Self::UnsupportedConversion => "Unsupported conversion",
             Self::ValidationFailed => "Validation failed",
+            Self::InvalidOptions => "Invalid options",
+            Self::MalformedInput => "Malformed input",
+            Self::LimitExceeded => "Limit exceeded",
+            Self::ConverterFailed => "Converter failed",
+            Self::ConverterTimedOut => "Converter timed out",
             Self::RateLimited => "Too many requests",
             Self::Internal => "Internal error",
             Self::Unavailable => "Service unavailable",
@@ -147,6 +175,24 @@ impl ErrorCode {
                 "The body's `Content-Type` is not one this endpoint reads (usually \
                  `application/json`)."
             }
+                        Self::UnsupportedConversion => {
+                "No converter turns the input's format into the target. `GET \
+                 /api/convert/formats` lists every conversion."
+            }
+            Self::InvalidOptions => {
+                "The conversion options do not fit the converter's schema (see \
+                 `/api/convert/formats`). `errors[]` names each option."
+            }
+            Self::MalformedInput => "The input file is broken or is not of the format it claims.",
+            Self::LimitExceeded => {
+                "The conversion needs more than its limits allow (memory, output size, image \
+                 dimensions, duration). `detail` says which."
+            }
+            Self::ConverterFailed => {
+                "The converter crashed on this input. The service is unaffected; report the \
+                 `request_id`."
+            }
+            Self::ConverterTimedOut => "The conversion ran past its time limit.",
             Self::ValidationFailed => {
                 "The body does not match the resource's schema (see `/api/_meta`). Each \
                  entry of `errors[]` names a field by JSON pointer and says what is wrong."
@@ -178,7 +224,13 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
+                        Self::UnsupportedConversion => "unsupported_conversion",
             Self::ValidationFailed => "validation_failed",
+            Self::InvalidOptions => "invalid_options",
+            Self::MalformedInput => "malformed_input",
+            Self::LimitExceeded => "limit_exceeded",
+            Self::ConverterFailed => "converter_failed",
+            Self::ConverterTimedOut => "converter_timed_out",
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",

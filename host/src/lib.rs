@@ -6,12 +6,14 @@ pub mod app; //       AppState: what handlers share
 pub mod audit; //     the audit trail
 pub mod auth; //      identities: tokens, API keys, gateways, roles
 pub mod cli; //       the command line
+pub mod commands; //  plugin commands without a server: convert, plugins list|check|new
 pub mod config; //    configuration: defaults, file, environment
 pub mod db; //        database pool, migrations, schema
 pub mod error; //     ApiError and RFC 9457 problem documents
 pub mod http; //      the server: accept loop, request ids, routing, panics, access log
 pub mod metrics; //   Prometheus metrics
 pub mod openapi; //   the OpenAPI document, from the route table
+pub mod plugins; //   the plugin runtime: wasm and native converters, routes between formats
 pub mod ratelimit; // request quotas per identity and route class
 pub mod resources; // the resource registry and generated CRUD routes
 pub mod routes; //    every endpoint

@@ -28,6 +28,7 @@ const TAGS: &[(&str, &str)] = &[
     ("conversion-jobs", "Conversion jobs"),
     ("destinations", "Where outputs can be written"),
     ("audit", "The audit trail"),
+    ("formats", "Formats, conversions and plugins"),
     ("ops", "Health and metrics, for operators and monitoring"),
     ("docs", "This API's own description"),
 ];

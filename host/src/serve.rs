@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::http::{self, Drained, Gatekeeper, HttpService};
 use crate::metrics::Metrics;
+use crate::plugins::PluginRuntime;
 use crate::ratelimit::{self, RateLimits};
 use crate::routes;
 use crate::storage::Storage;
@@ -127,17 +128,15 @@ async fn serve(config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()>
         migrations_applied = applied.len(),
         "database ready"
     );
-    let plugin_dirs: Vec<String> = config
-        .plugins
-        .dirs
-        .iter()
-        .map(|dir| dir.display().to_string())
-        .collect();
-    tracing::info!(dirs = %plugin_dirs.join(":"), "plugin folders");
 
     let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
     let shutdown_timeout = config.server.shutdown_timeout;
-    let state = AppState::new(config, db, storage, metrics.clone())?;
+        let plugin_config = config.plugins.clone();
+    let plugins = tokio::task::spawn_blocking(move || PluginRuntime::start(&plugin_config))
+        .await
+        .context("plugin start-up task failed")??;
+    plugins.watch();
+    let state = AppState::new(config, db, storage, metrics.clone(), plugins)?;
     bootstrap_superuser(&state).await?;
     let router = routes::build(&state).context("cannot build the route table")?;
     let limits = Arc::new(RateLimits::new(

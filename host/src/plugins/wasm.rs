@@ -1,0 +1,359 @@
+//! WebAssembly plugins: components run by wasmtime, each task in a fresh instance.
+//!
+//! The sandbox of a task: no environment, no arguments, no network, no clock beyond
+//! WASI's, and one preopened folder, `/input`, read-only, holding the input file. The
+//! output goes to a host stream that counts bytes and fails past the output limit. Memory
+//! is capped by a limiter that records when it refused to grow, wall time by epoch
+//! interruption (a ticker advances the engine's epoch every [`TICK`]).
+//!
+//! Components are compiled once and cached as precompiled artifacts on disk, named by the
+//! component's SHA-256 and the engine's compatibility hash (wasmtime version and config),
+//! so a restart loads each in well under a millisecond.
+
+use std::fs::File;
+use std::hash::{Hash, Hasher};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker, Resource, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::limits::Limits;
+use super::{PluginError, TaskFiles};
+use metamorph_plugin_api::{ConvertError, Conversion, FormatInfo, PluginInfo};
+
+wasmtime::component::bindgen!({
+    path: "../plugin-api/wit",
+    world: "converter-plugin",
+    with: { "wasi": wasmtime_wasi::p2::bindings::sync },
+    require_store_data_send: true,
+});
+
+use metamorph::plugin::types as wit;
+
+/// How often the engine's epoch advances: the granularity of time limits.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// Most WebAssembly instances alive at once (the pooling allocator's size).
+const MAX_INSTANCES: u32 = 64;
+
+/// What a task's store holds.
+struct TaskState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+}
+
+impl WasiView for TaskState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Caps linear memory and table growth; remembers whether it had to refuse, so a trap
+/// that follows (a Rust guest aborts on a failed allocation) is reported as the memory
+/// limit it is.
+struct MemoryLimiter {
+    max_memory: usize,
+    refused: bool,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.max_memory;
+        self.refused |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = desired <= 1_000_000;
+        self.refused |= !allowed;
+        Ok(allowed)
+    }
+}
+
+/// The shared engine: one per process, with its epoch ticker and artifact cache.
+pub struct WasmEngine {
+    engine: Engine,
+    linker: Linker<TaskState>,
+    cache_dir: PathBuf,
+    max_memory: usize,
+}
+
+impl WasmEngine {
+    /// Builds the engine: Cranelift optimising for speed, SIMD on, the pooling allocator
+    /// sized for `max_memory` per instance, epoch interruption with a ticker thread.
+    pub fn new(cache_dir: PathBuf, max_memory: u64) -> anyhow::Result<Arc<Self>> {
+        let max_memory = usize::try_from(max_memory).unwrap_or(usize::MAX);
+        let mut pooling = PoolingAllocationConfig::default();
+        pooling
+            .total_component_instances(MAX_INSTANCES)
+            .total_core_instances(MAX_INSTANCES * 4)
+            .total_memories(MAX_INSTANCES * 2)
+            .total_tables(MAX_INSTANCES * 4)
+            .max_memories_per_component(2)
+            .max_memory_size(max_memory);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .cranelift_opt_level(OptLevel::Speed)
+            .wasm_simd(true)
+            .wasm_relaxed_simd(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+        let engine = Engine::new(&config).map_err(|error| anyhow::anyhow!("cannot create the wasm engine: {error}"))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|error| anyhow::anyhow!("cannot link WASI: {error}"))?;
+        std::fs::create_dir_all(&cache_dir)?;
+        let ticker = engine.weak();
+        std::thread::Builder::new().name("wasm-epoch".into()).spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })?;
+        Ok(Arc::new(Self { engine, linker, cache_dir, max_memory }))
+    }
+
+    /// The artifact cache key of a component: its content and this engine's config.
+    fn artifact_path(&self, wasm: &[u8]) -> PathBuf {
+        let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        let digest = Sha256::digest(wasm);
+        let content: String = digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect();
+        self.cache_dir.join(format!("{content}-{:016x}.cwasm", engine_hash.finish()))
+    }
+
+    /// Loads a component from the cache, or compiles it and caches the artifact.
+    /// Returns the component and whether it came from the cache.
+    fn component(&self, wasm: &[u8]) -> Result<(Component, bool), String> {
+        let artifact = self.artifact_path(wasm);
+        if artifact.is_file() {
+            // SAFETY: the artifact was written by `precompile_component` of an engine with
+            // this very compatibility hash (it is in the file name), into the service's
+            // own cache folder; a mismatched or damaged file is refused by wasmtime's
+            // header checks and recompiled below.
+            #[allow(unsafe_code, reason = "loading our own precompiled artifact")]
+            let loaded = unsafe { Component::deserialize_file(&self.engine, &artifact) };
+            match loaded {
+                Ok(component) => return Ok((component, true)),
+                Err(error) => tracing::warn!(artifact = %artifact.display(), %error, "cached artifact refused; recompiling"),
+            }
+        }
+        let compiled = self.engine.precompile_component(wasm).map_err(|error| format!("not a valid component: {error}"))?;
+        let temporary = artifact.with_extension(format!("tmp{}", std::process::id()));
+        let written = File::create(&temporary)
+            .and_then(|mut file| file.write_all(&compiled).and_then(|()| file.sync_all()))
+            .and_then(|()| std::fs::rename(&temporary, &artifact));
+        if let Err(error) = written {
+            tracing::warn!(%error, "cannot cache a compiled plugin; it will be compiled again next start");
+        }
+        // SAFETY: the bytes were produced by `precompile_component` of this engine a moment ago.
+        #[allow(unsafe_code, reason = "loading bytes this engine just compiled")]
+        let component = unsafe { Component::deserialize(&self.engine, &compiled) }
+            .map_err(|error| format!("cannot load the compiled component: {error}"))?;
+        Ok((component, false))
+    }
+
+    /// Compiles (or loads) a component, checks it exports the converter world, and asks it
+    /// to describe itself within `limits`.
+    pub fn load(self: &Arc<Self>, wasm: &[u8], limits: &Limits) -> Result<(WasmPlugin, PluginInfo), String> {
+        let started = Instant::now();
+        let (component, cached) = self.component(wasm)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|error| format!("it does not fit the plugin contract: {error:#}"))?;
+        let pre = ConverterPluginPre::new(pre)
+            .map_err(|error| format!("it does not export `metamorph:plugin/converter@0.1.0`: {error:#}"))?;
+        let plugin = WasmPlugin { engine: self.clone(), pre };
+        let describe_limits = Limits { time: limits.time.min(Duration::from_secs(10)), ..limits.clone() };
+        let info = plugin
+            .call(&describe_limits, None, |bindings, store| bindings.metamorph_plugin_converter().call_describe(store))
+            .map_err(|error| format!("`describe` failed: {error}"))?;
+        tracing::debug!(cached, elapsed = ?started.elapsed(), "loaded a wasm component");
+        Ok((plugin, from_wit(info)))
+    }
+}
+
+/// A loaded component, pre-linked so that a task only instantiates it.
+pub struct WasmPlugin {
+    engine: Arc<WasmEngine>,
+    pre: ConverterPluginPre<TaskState>,
+}
+
+impl WasmPlugin {
+    /// Runs `call` in a fresh instance with `limits`; `input_dir` is preopened read-only
+    /// as `/input` when given.
+    fn call<T>(
+        &self,
+        limits: &Limits,
+        input_dir: Option<&Path>,
+        call: impl FnOnce(&ConverterPlugin, &mut Store<TaskState>) -> wasmtime::Result<T>,
+    ) -> Result<T, PluginError> {
+        let mut wasi = WasiCtxBuilder::new();
+        if let Some(dir) = input_dir {
+            wasi.preopened_dir(dir, "/input", FsPerms::ReadOnly)
+                .map_err(|error| PluginError::Internal(format!("cannot open the task folder: {error}")))?;
+        }
+        let max_memory = usize::try_from(limits.memory).unwrap_or(usize::MAX).min(self.engine.max_memory);
+        let state = TaskState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter { max_memory, refused: false },
+        };
+        let mut store = Store::new(&self.engine.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        let ticks = (limits.time.as_millis() / TICK.as_millis()).max(1);
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        let outcome = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|bindings| call(&bindings, &mut store));
+        outcome.map_err(|error| {
+            if store.data().limiter.refused {
+                return PluginError::LimitExceeded(format!(
+                    "the conversion needed more memory than its limit of {}",
+                    bytesize::ByteSize(limits.memory)
+                ));
+            }
+            match error.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => PluginError::TimedOut(limits.time),
+                Some(trap) => PluginError::Crashed(format!("the plugin trapped: {trap}")),
+                None => PluginError::Crashed(format!("the plugin failed: {error:#}")),
+            }
+        })
+    }
+
+    /// Converts `files.input` to `files.output` within `limits`.
+    pub fn convert(&self, files: &TaskFiles, source: &str, target: &str, options: &str, limits: &Limits) -> Result<(), PluginError> {
+        let input_dir = files.input.parent().ok_or_else(|| PluginError::Internal("the input has no folder".into()))?;
+        let input_name = files.input.file_name().and_then(|name| name.to_str()).unwrap_or("input");
+        let input_size = std::fs::metadata(&files.input).map_err(|error| PluginError::Internal(format!("cannot read the input: {error}")))?.len();
+        let file = File::create(&files.output).map_err(|error| PluginError::Internal(format!("cannot create the output: {error}")))?;
+        let exceeded = Arc::new(AtomicBool::new(false));
+        let stream = CappedFile { file: std::io::BufWriter::with_capacity(256 * 1024, file), written: 0, cap: limits.output, exceeded: exceeded.clone() };
+        let request = wit::ConvertRequest {
+            input_path: format!("/input/{input_name}"),
+            input_size,
+            source: source.to_owned(),
+            target: target.to_owned(),
+            options: options.to_owned(),
+        };
+        let result = self.call(limits, Some(input_dir), |bindings, store| {
+            let output: Resource<Box<dyn OutputStream>> = store.data_mut().table.push(Box::new(stream) as Box<dyn OutputStream>)?;
+            let borrowed = Resource::new_borrow(output.rep());
+            let result = bindings.metamorph_plugin_converter().call_convert(&mut *store, &request, borrowed)?;
+            // Dropping the stream flushes the file.
+            drop(store.data_mut().table.delete(output)?);
+            Ok(result)
+        });
+        if exceeded.load(Ordering::Relaxed) {
+            return Err(PluginError::LimitExceeded(format!(
+                "the output is larger than its limit of {}",
+                bytesize::ByteSize(limits.output)
+            )));
+        }
+        result?.map_err(|error| PluginError::Rejected(from_wit_error(error)))
+    }
+
+    /// Makes an example file of `format`.
+    pub fn template(&self, format: &str, limits: &Limits) -> Result<Vec<u8>, PluginError> {
+        let format = format.to_owned();
+        self.call(limits, None, |bindings, store| bindings.metamorph_plugin_converter().call_template(store, &format))?
+            .map_err(|error| PluginError::Rejected(from_wit_error(error)))
+    }
+
+    /// Time to instantiate and drop one instance (for benchmarks).
+    pub fn instantiate_once(&self) -> Result<Duration, PluginError> {
+        let started = Instant::now();
+        self.call(&Limits::default(), None, |_, _| Ok(()))?;
+        Ok(started.elapsed())
+    }
+}
+
+/// The output stream a task writes: a file, capped.
+struct CappedFile {
+    file: std::io::BufWriter<File>,
+    written: u64,
+    cap: u64,
+    exceeded: Arc<AtomicBool>,
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for CappedFile {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for CappedFile {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        let length = bytes.len() as u64;
+        if self.written + length > self.cap {
+            self.exceeded.store(true, Ordering::Relaxed);
+            return Err(StreamError::LastOperationFailed(wasmtime::Error::msg("output size limit exceeded")));
+        }
+        self.written += length;
+        self.file
+            .write_all(&bytes)
+            .map_err(|error| StreamError::LastOperationFailed(wasmtime::Error::from(error)))
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        self.file.flush().map_err(|error| StreamError::LastOperationFailed(wasmtime::Error::from(error)))
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+fn from_wit(info: wit::PluginInfo) -> PluginInfo {
+    PluginInfo {
+        name: info.name,
+        version: info.version,
+        description: info.description,
+        conversions: info
+            .conversions
+            .into_iter()
+            .map(|conversion| Conversion {
+                source: conversion.source,
+                target: conversion.target,
+                cost: conversion.cost,
+                options_schema: conversion.options_schema,
+            })
+            .collect(),
+        options_schema: info.options_schema,
+        formats: info
+            .formats
+            .into_iter()
+            .map(|format| FormatInfo {
+                name: format.name,
+                media_types: format.media_types,
+                extensions: format.extensions,
+                category: format.category,
+                description: format.description,
+            })
+            .collect(),
+        templates: info.templates,
+        capabilities: info.capabilities,
+    }
+}
+
+fn from_wit_error(error: wit::ConvertError) -> ConvertError {
+    match error {
+        wit::ConvertError::Unsupported(message) => ConvertError::unsupported(message),
+        wit::ConvertError::InvalidOptions(message) => ConvertError::invalid_options(message),
+        wit::ConvertError::MalformedInput(message) => ConvertError::malformed(message),
+        wit::ConvertError::LimitExceeded(message) => ConvertError::limit(message),
+        wit::ConvertError::Internal(message) => ConvertError::internal(message),
+    }
+}
