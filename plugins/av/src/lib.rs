@@ -1,0 +1,1 @@
+//! The av plugin (being written).
