@@ -1,0 +1,278 @@
+//! Decode, orient, resize, flatten and encode.
+
+use std::io::{Cursor, Write};
+
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
+use image::codecs::webp::WebPEncoder;
+use image::error::{ImageError, LimitErrorKind};
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, Rgb, RgbImage};
+use metamorph_plugin_api::{ConvertError, Input, Output, Request};
+
+use crate::options::{BasicOptions, Compression, Filter, Fit, JpegOptions, PngOptions, Settings, WebpOptions, parse_colour};
+use crate::{MAX_ALLOC, MAX_SIDE};
+
+/// The `image` format of a canonical format name.
+pub(crate) fn format(name: &str) -> Result<ImageFormat, ConvertError> {
+    Ok(match name {
+        "png" => ImageFormat::Png,
+        "jpg" => ImageFormat::Jpeg,
+        "gif" => ImageFormat::Gif,
+        "webp" => ImageFormat::WebP,
+        "bmp" => ImageFormat::Bmp,
+        "tif" => ImageFormat::Tiff,
+        "ico" => ImageFormat::Ico,
+        "tga" => ImageFormat::Tga,
+        "qoi" => ImageFormat::Qoi,
+        "pnm" => ImageFormat::Pnm,
+        other => return Err(ConvertError::unsupported(format!("the image plugin does not handle `{other}`"))),
+    })
+}
+
+/// The options of a request, for its target.
+pub(crate) fn settings(request: &Request, target: ImageFormat) -> Result<Settings, ConvertError> {
+    let mut settings = Settings {
+        width: None,
+        height: None,
+        fit: Fit::Contain,
+        filter: Filter::Catmullrom,
+        auto_orient: true,
+        quality: 85,
+        background: [255, 255, 255],
+        compression: Compression::Fast,
+    };
+    macro_rules! common {
+        ($options:ty) => {{
+            let options: $options = request.options()?;
+            settings.width = options.width;
+            settings.height = options.height;
+            settings.fit = options.fit;
+            settings.filter = options.filter;
+            settings.auto_orient = options.auto_orient.unwrap_or(true);
+            options
+        }};
+    }
+    match target {
+        ImageFormat::Jpeg => {
+            let options = common!(JpegOptions);
+            if let Some(quality) = options.quality {
+                if !(1..=100).contains(&quality) {
+                    return Err(ConvertError::invalid_options(format!("`quality` is 1 to 100, not {quality}")));
+                }
+                settings.quality = quality;
+            }
+            if let Some(colour) = &options.background {
+                settings.background = parse_colour(colour).ok_or_else(|| {
+                    ConvertError::invalid_options(format!("`background` is a colour like #ffffff, not `{colour}`"))
+                })?;
+            }
+        }
+        ImageFormat::Png => {
+            let options = common!(PngOptions);
+            settings.compression = options.compression;
+        }
+        ImageFormat::WebP => {
+            let options = common!(WebpOptions);
+            if options.lossless == Some(false) {
+                return Err(ConvertError::invalid_options(
+                    "WebP is written lossless only; leave out `lossless` or set it to true",
+                ));
+            }
+        }
+        _ => {
+            let _ = common!(BasicOptions);
+        }
+    }
+    for (name, value) in [("width", settings.width), ("height", settings.height)] {
+        if let Some(value) = value
+            && !(1..=MAX_SIDE).contains(&value)
+        {
+            return Err(ConvertError::invalid_options(format!("`{name}` is 1 to {MAX_SIDE}, not {value}")));
+        }
+    }
+    Ok(settings)
+}
+
+fn decode_error(error: ImageError, format: ImageFormat) -> ConvertError {
+    match error {
+        ImageError::Limits(limit) => match limit.kind() {
+            LimitErrorKind::DimensionError => ConvertError::limit(format!(
+                "the image is larger than {MAX_SIDE}×{MAX_SIDE} pixels"
+            )),
+            _ => ConvertError::limit(format!(
+                "decoding the image would take more than {} MiB of memory",
+                MAX_ALLOC / 1024 / 1024
+            )),
+        },
+        ImageError::IoError(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            ConvertError::malformed(format!("the {} ends too early", name(format)))
+        }
+        ImageError::Unsupported(unsupported) => ConvertError::malformed(format!(
+            "this {} uses a feature that cannot be decoded: {unsupported}",
+            name(format)
+        )),
+        other => ConvertError::malformed(format!("not a valid {}: {other}", name(format))),
+    }
+}
+
+fn name(format: ImageFormat) -> &'static str {
+    format.extensions_str().first().map_or("image", |extension| match *extension {
+        "jpg" | "jpeg" => "JPEG",
+        "png" => "PNG",
+        "gif" => "GIF",
+        "webp" => "WebP",
+        "bmp" => "BMP",
+        "tif" | "tiff" => "TIFF",
+        "ico" => "ICO",
+        "tga" => "TGA",
+        "qoi" => "QOI",
+        _ => "PNM",
+    })
+}
+
+/// Decodes the input (first frame), within the limits, with its EXIF orientation applied
+/// when asked.
+pub(crate) fn decode(input: &Input, format: ImageFormat, auto_orient: bool) -> Result<DynamicImage, ConvertError> {
+    let mut reader = ImageReader::with_format(input.reader()?, format);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|error| decode_error(error, format))?;
+    let orientation = if auto_orient { decoder.orientation().ok() } else { None };
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|error| decode_error(error, format))?;
+    if let Some(orientation) = orientation {
+        image.apply_orientation(orientation);
+    }
+    Ok(image)
+}
+
+fn filter(filter: Filter) -> FilterType {
+    match filter {
+        Filter::Nearest => FilterType::Nearest,
+        Filter::Triangle => FilterType::Triangle,
+        Filter::Catmullrom => FilterType::CatmullRom,
+        Filter::Lanczos3 => FilterType::Lanczos3,
+    }
+}
+
+/// Resizes as the settings ask (or leaves the image as it is).
+pub(crate) fn resize(image: DynamicImage, settings: &Settings) -> DynamicImage {
+    let (width, height) = (image.width(), image.height());
+    let kernel = filter(settings.filter);
+    match (settings.width, settings.height) {
+        (None, None) => image,
+        (Some(w), None) => {
+            let h = scaled(height, w, width);
+            image.resize_exact(w, h, kernel)
+        }
+        (None, Some(h)) => {
+            let w = scaled(width, h, height);
+            image.resize_exact(w, h, kernel)
+        }
+        (Some(w), Some(h)) => match settings.fit {
+            Fit::Contain => image.resize(w, h, kernel),
+            Fit::Cover => image.resize_to_fill(w, h, kernel),
+            Fit::Fill => image.resize_exact(w, h, kernel),
+        },
+    }
+}
+
+/// `side × target / reference`, rounded, at least 1.
+fn scaled(side: u32, target: u32, reference: u32) -> u32 {
+    let value = (u64::from(side) * u64::from(target) + u64::from(reference) / 2) / u64::from(reference.max(1));
+    u32::try_from(value.max(1)).unwrap_or(u32::MAX)
+}
+
+/// The image without alpha, composited onto `background`.
+fn flatten(image: &DynamicImage, background: [u8; 3]) -> RgbImage {
+    if !image.color().has_alpha() {
+        return image.to_rgb8();
+    }
+    let rgba = image.to_rgba8();
+    let mut rgb = RgbImage::new(rgba.width(), rgba.height());
+    for (out, pixel) in rgb.pixels_mut().zip(rgba.pixels()) {
+        let alpha = u16::from(pixel[3]);
+        let blend = |channel: u8, base: u8| {
+            let mixed = (u16::from(channel) * alpha + u16::from(base) * (255 - alpha) + 127) / 255;
+            u8::try_from(mixed).unwrap_or(u8::MAX)
+        };
+        *out = Rgb([blend(pixel[0], background[0]), blend(pixel[1], background[1]), blend(pixel[2], background[2])]);
+    }
+    rgb
+}
+
+fn encode_error(error: ImageError, format: ImageFormat) -> ConvertError {
+    match error {
+        ImageError::IoError(error) => ConvertError::from(error),
+        other => ConvertError::internal(format!("cannot write {}: {other}", name(format))),
+    }
+}
+
+/// Encodes the image as `format`.
+pub(crate) fn encode(image: &DynamicImage, format: ImageFormat, settings: &Settings, output: &mut Output<'_>) -> Result<(), ConvertError> {
+    let failed = |error| encode_error(error, format);
+    match format {
+        ImageFormat::Jpeg => {
+            let encoder = JpegEncoder::new_with_quality(&mut *output, settings.quality);
+            if image.color().channel_count() <= 2 {
+                image.to_luma8().write_with_encoder(encoder).map_err(failed)
+            } else {
+                flatten(image, settings.background).write_with_encoder(encoder).map_err(failed)
+            }
+        }
+        ImageFormat::Png => {
+            let compression = match settings.compression {
+                Compression::Fast => CompressionType::Fast,
+                Compression::Default => CompressionType::Default,
+                Compression::Best => CompressionType::Best,
+            };
+            let encoder = PngEncoder::new_with_quality(&mut *output, compression, PngFilter::Adaptive);
+            image.write_with_encoder(encoder).map_err(failed)
+        }
+        ImageFormat::WebP => {
+            let encoder = WebPEncoder::new_lossless(&mut *output);
+            if image.color().has_alpha() {
+                image.to_rgba8().write_with_encoder(encoder).map_err(failed)
+            } else {
+                image.to_rgb8().write_with_encoder(encoder).map_err(failed)
+            }
+        }
+        ImageFormat::Ico => {
+            // Icons hold at most 256×256.
+            let icon = if image.width() > 256 || image.height() > 256 {
+                image.resize(256, 256, FilterType::CatmullRom)
+            } else {
+                image.clone()
+            };
+            via_buffer(&DynamicImage::ImageRgba8(icon.to_rgba8()), format, output)
+        }
+        ImageFormat::Gif | ImageFormat::Qoi | ImageFormat::Tga => {
+            let converted = if image.color().has_alpha() {
+                DynamicImage::ImageRgba8(image.to_rgba8())
+            } else {
+                DynamicImage::ImageRgb8(image.to_rgb8())
+            };
+            via_buffer(&converted, format, output)
+        }
+        ImageFormat::Bmp | ImageFormat::Pnm => {
+            let converted = match (image.color().has_alpha(), image.color().channel_count()) {
+                (false, 1) => DynamicImage::ImageLuma8(image.to_luma8()),
+                (true, _) if format == ImageFormat::Bmp => DynamicImage::ImageRgba8(image.to_rgba8()),
+                _ => DynamicImage::ImageRgb8(flatten(image, settings.background)),
+            };
+            via_buffer(&converted, format, output)
+        }
+        _ => via_buffer(image, format, output),
+    }
+}
+
+/// Encoders that need to seek write to memory first.
+fn via_buffer(image: &DynamicImage, format: ImageFormat, output: &mut Output<'_>) -> Result<(), ConvertError> {
+    let mut buffer = Cursor::new(Vec::new());
+    image.write_to(&mut buffer, format).map_err(|error| encode_error(error, format))?;
+    output.write_all(buffer.get_ref())?;
+    Ok(())
+}
