@@ -32,15 +32,10 @@ pub struct Cli {
     pub log_format: LogFormat,
 
     /// What to log: a level (`error`, `warn`, `info`, `debug`, `trace`) or per-module
-    /// directives such as `metamorph=debug,info`.
-    #[arg(
-        long,
-        global = true,
-        env = "METAMORPH_LOG",
-        value_name = "FILTER",
-        default_value = "info"
-    )]
-    pub log_level: String,
+    /// directives such as `metamorph=debug,info`. Default: `info` for `serve` and
+    /// `migrate`, `warn` for the other commands.
+    #[arg(long, global = true, env = "METAMORPH_LOG", value_name = "FILTER")]
+    pub log_level: Option<String>,
 
     /// What to do.
     #[command(subcommand)]
@@ -66,7 +61,7 @@ pub enum Command {
         #[command(subcommand)]
         action: ConfigAction,
     },
-        /// Convert a file locally, through the same plugins and limits as the server (no
+    /// Convert a file locally, through the same plugins and limits as the server (no
     /// server needed).
     Convert {
         /// The file to convert.
@@ -177,8 +172,13 @@ pub enum ConfigAction {
 
 /// Parses the command line, runs the command, and returns the process exit code.
 pub fn main() -> ExitCode {
-        let cli = Cli::parse();
-    if let Command::PluginWorker { library, memory, output } = &cli.command {
+    let cli = Cli::parse();
+    if let Command::PluginWorker {
+        library,
+        memory,
+        output,
+    } = &cli.command
+    {
         // A worker has no configuration and logs nothing: its parent does.
         return match crate::plugins::worker::run(library, *memory, *output) {
             Ok(()) => ExitCode::SUCCESS,
@@ -188,7 +188,14 @@ pub fn main() -> ExitCode {
             }
         };
     }
-    if let Err(message) = telemetry::init(cli.log_format, &cli.log_level) {
+    let default_level = match cli.command {
+        Command::Serve { .. } | Command::Migrate => "info",
+        _ => "warn",
+    };
+    if let Err(message) = telemetry::init(
+        cli.log_format,
+        cli.log_level.as_deref().unwrap_or(default_level),
+    ) {
         eprintln!("error: {message}");
         return ExitCode::from(EXIT_CONFIG);
     }
@@ -204,15 +211,28 @@ pub fn main() -> ExitCode {
     }
     let outcome = match cli.command {
         Command::Serve { listen } => crate::serve::run(config, listen),
-                Command::Migrate => crate::serve::migrate(&config),
-        Command::Convert { input, to, from, output, options } => {
-            crate::commands::convert(&config, &input, &to, from.as_deref(), output, &options)
-        }
-        Command::Plugins { action: PluginsAction::List } => crate::commands::list(&config),
-        Command::Plugins { action: PluginsAction::Check { file } } => crate::commands::check(&config, &file),
-        Command::Plugins { action: PluginsAction::New { name, dir, api_path } } => {
-            crate::commands::scaffold(&name, dir, api_path)
-        }
+        Command::Migrate => crate::serve::migrate(&config),
+        Command::Convert {
+            input,
+            to,
+            from,
+            output,
+            options,
+        } => crate::commands::convert(&config, &input, &to, from.as_deref(), output, &options),
+        Command::Plugins {
+            action: PluginsAction::List,
+        } => crate::commands::list(&config),
+        Command::Plugins {
+            action: PluginsAction::Check { file },
+        } => crate::commands::check(&config, &file),
+        Command::Plugins {
+            action:
+                PluginsAction::New {
+                    name,
+                    dir,
+                    api_path,
+                },
+        } => crate::commands::scaffold(&name, dir, api_path),
         Command::PluginWorker { .. } => Ok(()),
         Command::Admin {
             action:

@@ -988,13 +988,22 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
         },
     };
 
-        let task_limits = TaskLimits {
-        memory: raw.plugins.memory_limit.map_or(512 * 1024 * 1024, |size| size.as_u64()),
+    let task_limits = TaskLimits {
+        memory: raw
+            .plugins
+            .memory_limit
+            .map_or(512 * 1024 * 1024, |size| size.as_u64()),
         time: raw.plugins.time_limit.unwrap_or(Duration::from_secs(60)),
-        output: raw.plugins.output_limit.map_or(2 * 1024 * 1024 * 1024, |size| size.as_u64()),
+        output: raw
+            .plugins
+            .output_limit
+            .map_or(2 * 1024 * 1024 * 1024, |size| size.as_u64()),
     };
     if task_limits.memory < 16 * 1024 * 1024 {
-        return Err(invalid("plugins.memory_limit", "is too small for any plugin; allowed is 16 MiB or more".to_owned()));
+        return Err(invalid(
+            "plugins.memory_limit",
+            "is too small for any plugin; allowed is 16 MiB or more".to_owned(),
+        ));
     }
     let plugin_limits = raw
         .plugins
@@ -1002,14 +1011,21 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
         .iter()
         .map(|(name, section)| {
             let limits = TaskLimits {
-                memory: section.memory.map_or(task_limits.memory, |size| size.as_u64()),
+                memory: section
+                    .memory
+                    .map_or(task_limits.memory, |size| size.as_u64()),
                 time: section.time.unwrap_or(task_limits.time),
-                output: section.output.map_or(task_limits.output, |size| size.as_u64()),
+                output: section
+                    .output
+                    .map_or(task_limits.output, |size| size.as_u64()),
             };
             (name.clone(), limits)
         })
         .collect();
-    let reload_interval = raw.plugins.reload_interval.unwrap_or(Duration::from_secs(1));
+    let reload_interval = raw
+        .plugins
+        .reload_interval
+        .unwrap_or(Duration::from_secs(1));
     let native_workers = raw.plugins.native_workers.unwrap_or(2).clamp(1, 64);
     let plugin_dirs = match raw.plugins.dirs {
         Some(PathList(dirs)) => dirs
@@ -1048,7 +1064,7 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
         superuser: ClassQuotas::per_minute(6000, 3000, 600).overridden(limits.superuser),
     };
 
-        let plugins = PluginsConfig {
+    let plugins = PluginsConfig {
         dirs: plugin_dirs,
         cache_dir: data_dir.join("cache").join("plugins"),
         work_dir: data_dir.join("work"),
@@ -1063,7 +1079,7 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
         data_dir,
         database,
         storage,
-                        plugins,
+        plugins,
         server,
         auth,
         rate_limits,

@@ -47,7 +47,7 @@ pub enum ErrorCode {
     Conflict,
     /// The request body is larger than this endpoint accepts.
     PayloadTooLarge,
-        /// The request body has a media type this endpoint does not read.
+    /// The request body has a media type this endpoint does not read.
     UnsupportedMediaType,
     /// No plugin, nor chain of plugins, converts between these formats.
     UnsupportedConversion,
@@ -59,7 +59,7 @@ pub enum ErrorCode {
     LimitExceeded,
     /// The body is JSON but breaks the resource's schema; `errors[]` names each field.
     ValidationFailed,
-        /// Too many requests; retry after `Retry-After` seconds.
+    /// Too many requests; retry after `Retry-After` seconds.
     RateLimited,
     /// An unexpected failure inside the service; the details are in its log.
     Internal,
@@ -82,7 +82,7 @@ impl ErrorCode {
         Self::MethodNotAllowed,
         Self::Conflict,
         Self::PayloadTooLarge,
-                Self::UnsupportedMediaType,
+        Self::UnsupportedMediaType,
         Self::UnsupportedConversion,
         Self::ValidationFailed,
         Self::InvalidOptions,
@@ -98,7 +98,9 @@ impl ErrorCode {
     /// The HTTP status sent with this code.
     pub const fn status(self) -> StatusCode {
         match self {
-                        Self::BadRequest | Self::InvalidJson | Self::UnsupportedConversion => StatusCode::BAD_REQUEST,
+            Self::BadRequest | Self::InvalidJson | Self::UnsupportedConversion => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -106,11 +108,12 @@ impl ErrorCode {
             Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                        Self::ValidationFailed | Self::InvalidOptions | Self::MalformedInput | Self::LimitExceeded => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            Self::ValidationFailed
+            | Self::InvalidOptions
+            | Self::MalformedInput
+            | Self::LimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-                        Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::ConverterFailed => StatusCode::BAD_GATEWAY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::ConverterTimedOut => StatusCode::GATEWAY_TIMEOUT,
@@ -129,7 +132,7 @@ impl ErrorCode {
             Self::Conflict => "Conflict",
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
-                        Self::UnsupportedConversion => "Unsupported conversion",
+            Self::UnsupportedConversion => "Unsupported conversion",
             Self::ValidationFailed => "Validation failed",
             Self::InvalidOptions => "Invalid options",
             Self::MalformedInput => "Malformed input",
@@ -175,7 +178,7 @@ impl ErrorCode {
                 "The body's `Content-Type` is not one this endpoint reads (usually \
                  `application/json`)."
             }
-                        Self::UnsupportedConversion => {
+            Self::UnsupportedConversion => {
                 "No converter turns the input's format into the target. `GET \
                  /api/convert/formats` lists every conversion."
             }
@@ -224,7 +227,7 @@ impl ErrorCode {
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
-                        Self::UnsupportedConversion => "unsupported_conversion",
+            Self::UnsupportedConversion => "unsupported_conversion",
             Self::ValidationFailed => "validation_failed",
             Self::InvalidOptions => "invalid_options",
             Self::MalformedInput => "malformed_input",

@@ -131,7 +131,7 @@ async fn serve(config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()>
 
     let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
     let shutdown_timeout = config.server.shutdown_timeout;
-        let plugin_config = config.plugins.clone();
+    let plugin_config = config.plugins.clone();
     let plugins = tokio::task::spawn_blocking(move || PluginRuntime::start(&plugin_config))
         .await
         .context("plugin start-up task failed")??;

@@ -33,7 +33,10 @@ pub struct ConvertError {
 impl ConvertError {
     /// An error of `kind`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// The pair is not converted by this plugin.

@@ -68,49 +68,244 @@ macro_rules! known {
 /// The formats the host knows, sorted by name. Plugins may declare more.
 pub const KNOWN_FORMATS: &[KnownFormat] = &[
     known!("aac", ["audio/aac"], ["aac"], "audio", "AAC audio (ADTS)"),
-    known!("aiff", ["audio/aiff"], ["aiff", "aif"], "audio", "Audio Interchange File Format"),
+    known!(
+        "aiff",
+        ["audio/aiff"],
+        ["aiff", "aif"],
+        "audio",
+        "Audio Interchange File Format"
+    ),
     known!("avi", ["video/x-msvideo"], ["avi"], "video", "AVI video"),
-    known!("avif", ["image/avif"], ["avif"], "image", "AV1 Image File Format"),
+    known!(
+        "avif",
+        ["image/avif"],
+        ["avif"],
+        "image",
+        "AV1 Image File Format"
+    ),
     known!("bmp", ["image/bmp"], ["bmp"], "image", "Windows bitmap"),
-    known!("csv", ["text/csv"], ["csv"], "data", "Comma-separated values"),
-    known!("docx", ["application/vnd.openxmlformats-officedocument.wordprocessingml.document"], ["docx"], "document", "Word document"),
-    known!("flac", ["audio/flac"], ["flac"], "audio", "Free Lossless Audio Codec"),
-    known!("gif", ["image/gif"], ["gif"], "image", "Graphics Interchange Format, possibly animated"),
-    known!("heic", ["image/heic"], ["heic", "heif"], "image", "High Efficiency Image File Format"),
-    known!("html", ["text/html"], ["html", "htm"], "document", "HTML document"),
-    known!("ico", ["image/vnd.microsoft.icon", "image/x-icon"], ["ico"], "image", "Windows icon"),
-    known!("jpg", ["image/jpeg"], ["jpg", "jpeg", "jpe", "jfif"], "image", "JPEG image"),
-    known!("json", ["application/json"], ["json"], "data", "JSON document"),
+    known!(
+        "csv",
+        ["text/csv"],
+        ["csv"],
+        "data",
+        "Comma-separated values"
+    ),
+    known!(
+        "docx",
+        ["application/vnd.openxmlformats-officedocument.wordprocessingml.document"],
+        ["docx"],
+        "document",
+        "Word document"
+    ),
+    known!(
+        "flac",
+        ["audio/flac"],
+        ["flac"],
+        "audio",
+        "Free Lossless Audio Codec"
+    ),
+    known!(
+        "gif",
+        ["image/gif"],
+        ["gif"],
+        "image",
+        "Graphics Interchange Format, possibly animated"
+    ),
+    known!(
+        "heic",
+        ["image/heic"],
+        ["heic", "heif"],
+        "image",
+        "High Efficiency Image File Format"
+    ),
+    known!(
+        "html",
+        ["text/html"],
+        ["html", "htm"],
+        "document",
+        "HTML document"
+    ),
+    known!(
+        "ico",
+        ["image/vnd.microsoft.icon", "image/x-icon"],
+        ["ico"],
+        "image",
+        "Windows icon"
+    ),
+    known!(
+        "jpg",
+        ["image/jpeg"],
+        ["jpg", "jpeg", "jpe", "jfif"],
+        "image",
+        "JPEG image"
+    ),
+    known!(
+        "json",
+        ["application/json"],
+        ["json"],
+        "data",
+        "JSON document"
+    ),
     known!("m4a", ["audio/mp4"], ["m4a"], "audio", "MPEG-4 audio (AAC)"),
-    known!("md", ["text/markdown"], ["md", "markdown"], "document", "Markdown text"),
-    known!("mkv", ["video/x-matroska"], ["mkv"], "video", "Matroska video"),
-    known!("mov", ["video/quicktime"], ["mov"], "video", "QuickTime video"),
-    known!("mp3", ["audio/mpeg"], ["mp3"], "audio", "MPEG-1 Layer III audio"),
-    known!("mp4", ["video/mp4"], ["mp4"], "video", "MPEG-4 video (H.264 and AAC)"),
-    known!("ndjson", ["application/x-ndjson"], ["ndjson", "jsonl"], "data", "Newline-delimited JSON records"),
-    known!("ogg", ["audio/ogg"], ["ogg", "oga"], "audio", "Ogg Vorbis audio"),
-    known!("opus", ["audio/opus", "audio/ogg"], ["opus"], "audio", "Opus audio in Ogg"),
-    known!("pdf", ["application/pdf"], ["pdf"], "document", "Portable Document Format"),
-    known!("png", ["image/png"], ["png"], "image", "Portable Network Graphics"),
-    known!("pnm", ["image/x-portable-anymap"], ["pnm", "ppm", "pgm", "pbm", "pam"], "image", "Netpbm image"),
+    known!(
+        "md",
+        ["text/markdown"],
+        ["md", "markdown"],
+        "document",
+        "Markdown text"
+    ),
+    known!(
+        "mkv",
+        ["video/x-matroska"],
+        ["mkv"],
+        "video",
+        "Matroska video"
+    ),
+    known!(
+        "mov",
+        ["video/quicktime"],
+        ["mov"],
+        "video",
+        "QuickTime video"
+    ),
+    known!(
+        "mp3",
+        ["audio/mpeg"],
+        ["mp3"],
+        "audio",
+        "MPEG-1 Layer III audio"
+    ),
+    known!(
+        "mp4",
+        ["video/mp4"],
+        ["mp4"],
+        "video",
+        "MPEG-4 video (H.264 and AAC)"
+    ),
+    known!(
+        "ndjson",
+        ["application/x-ndjson"],
+        ["ndjson", "jsonl"],
+        "data",
+        "Newline-delimited JSON records"
+    ),
+    known!(
+        "ogg",
+        ["audio/ogg"],
+        ["ogg", "oga"],
+        "audio",
+        "Ogg Vorbis audio"
+    ),
+    known!(
+        "opus",
+        ["audio/opus", "audio/ogg"],
+        ["opus"],
+        "audio",
+        "Opus audio in Ogg"
+    ),
+    known!(
+        "pdf",
+        ["application/pdf"],
+        ["pdf"],
+        "document",
+        "Portable Document Format"
+    ),
+    known!(
+        "png",
+        ["image/png"],
+        ["png"],
+        "image",
+        "Portable Network Graphics"
+    ),
+    known!(
+        "pnm",
+        ["image/x-portable-anymap"],
+        ["pnm", "ppm", "pgm", "pbm", "pam"],
+        "image",
+        "Netpbm image"
+    ),
     known!("qoi", ["image/qoi"], ["qoi"], "image", "Quite OK Image"),
-    known!("svg", ["image/svg+xml"], ["svg"], "image", "Scalable Vector Graphics"),
+    known!(
+        "svg",
+        ["image/svg+xml"],
+        ["svg"],
+        "image",
+        "Scalable Vector Graphics"
+    ),
     known!("tga", ["image/x-tga"], ["tga"], "image", "Truevision TGA"),
-    known!("tif", ["image/tiff"], ["tif", "tiff"], "image", "Tagged Image File Format"),
-    known!("toml", ["application/toml"], ["toml"], "data", "TOML document"),
-    known!("tsv", ["text/tab-separated-values"], ["tsv"], "data", "Tab-separated values"),
-    known!("txt", ["text/plain"], ["txt", "text"], "document", "Plain text"),
-    known!("wav", ["audio/wav", "audio/x-wav"], ["wav"], "audio", "Waveform audio (PCM)"),
-    known!("webm", ["video/webm"], ["webm"], "video", "WebM video (VP9 and Opus)"),
+    known!(
+        "tif",
+        ["image/tiff"],
+        ["tif", "tiff"],
+        "image",
+        "Tagged Image File Format"
+    ),
+    known!(
+        "toml",
+        ["application/toml"],
+        ["toml"],
+        "data",
+        "TOML document"
+    ),
+    known!(
+        "tsv",
+        ["text/tab-separated-values"],
+        ["tsv"],
+        "data",
+        "Tab-separated values"
+    ),
+    known!(
+        "txt",
+        ["text/plain"],
+        ["txt", "text"],
+        "document",
+        "Plain text"
+    ),
+    known!(
+        "wav",
+        ["audio/wav", "audio/x-wav"],
+        ["wav"],
+        "audio",
+        "Waveform audio (PCM)"
+    ),
+    known!(
+        "webm",
+        ["video/webm"],
+        ["webm"],
+        "video",
+        "WebM video (VP9 and Opus)"
+    ),
     known!("webp", ["image/webp"], ["webp"], "image", "WebP image"),
-    known!("xlsx", ["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"], ["xlsx"], "data", "Excel workbook"),
-    known!("xml", ["application/xml", "text/xml"], ["xml"], "data", "XML document"),
-    known!("yaml", ["application/yaml"], ["yaml", "yml"], "data", "YAML document"),
+    known!(
+        "xlsx",
+        ["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"],
+        ["xlsx"],
+        "data",
+        "Excel workbook"
+    ),
+    known!(
+        "xml",
+        ["application/xml", "text/xml"],
+        ["xml"],
+        "data",
+        "XML document"
+    ),
+    known!(
+        "yaml",
+        ["application/yaml"],
+        ["yaml", "yml"],
+        "data",
+        "YAML document"
+    ),
 ];
 
 /// The known format named `name` (canonical).
 pub fn known_format(name: &str) -> Option<&'static KnownFormat> {
-    KNOWN_FORMATS.binary_search_by(|known| known.name.cmp(name)).ok().map(|index| &KNOWN_FORMATS[index])
+    KNOWN_FORMATS
+        .binary_search_by(|known| known.name.cmp(name))
+        .ok()
+        .map(|index| &KNOWN_FORMATS[index])
 }
 
 /// A format's canonical name: lowercase ASCII letters and digits (plus `-`, `_`, `+` inside),
@@ -229,11 +424,23 @@ mod tests {
     #[test]
     fn aliases_and_known_formats_are_sorted_so_binary_search_finds_them() {
         assert!(ALIASES.windows(2).all(|pair| pair[0].0 < pair[1].0));
-        assert!(KNOWN_FORMATS.windows(2).all(|pair| pair[0].name < pair[1].name));
+        assert!(
+            KNOWN_FORMATS
+                .windows(2)
+                .all(|pair| pair[0].name < pair[1].name)
+        );
         for known in KNOWN_FORMATS {
-            assert_eq!(FormatName::parse(known.name).unwrap().as_str(), known.name, "canonical");
+            assert_eq!(
+                FormatName::parse(known.name).unwrap().as_str(),
+                known.name,
+                "canonical"
+            );
             for extension in known.extensions {
-                assert_eq!(FormatName::parse(extension).unwrap().as_str(), known.name, "{extension}");
+                assert_eq!(
+                    FormatName::parse(extension).unwrap().as_str(),
+                    known.name,
+                    "{extension}"
+                );
             }
         }
         assert_eq!(known_format("jpg").unwrap().media_types[0], "image/jpeg");

@@ -43,19 +43,21 @@ pub fn describe<C: Converter>() -> wit::PluginInfo {
 }
 
 /// Runs `C` on a request from the host.
-pub fn convert<C: Converter>(request: wit::ConvertRequest, output: &OutputStream) -> Result<(), wit::ConvertError> {
+pub fn convert<C: Converter>(
+    request: wit::ConvertRequest,
+    output: &OutputStream,
+) -> Result<(), wit::ConvertError> {
     let mut input = Input::new(request.input_path, request.input_size);
     let request_view = Request::new(&request.source, &request.target, &request.options);
     let mut out = Output::stream(output);
-    let result = C::convert(&request_view, &mut input, &mut out).and_then(|()| {
-        io::Write::flush(&mut out).map_err(ConvertError::from)
-    });
+    let result = C::convert(&request_view, &mut input, &mut out)
+        .and_then(|()| io::Write::flush(&mut out).map_err(ConvertError::from));
     result.map_err(to_wit)
 }
 
 /// Makes an example file with `C`.
-pub fn template<C: Converter>(format: String) -> Result<Vec<u8>, wit::ConvertError> {
-    C::template(&format).map_err(to_wit)
+pub fn template<C: Converter>(format: &str) -> Result<Vec<u8>, wit::ConvertError> {
+    C::template(format).map_err(to_wit)
 }
 
 fn to_wit(error: ConvertError) -> wit::ConvertError {
@@ -82,7 +84,10 @@ const CHUNK: usize = 64 * 1024;
 
 impl StreamWriter {
     pub(crate) fn new(stream: &OutputStream) -> Self {
-        Self { stream, buffer: Vec::with_capacity(CHUNK) }
+        Self {
+            stream,
+            buffer: Vec::with_capacity(CHUNK),
+        }
     }
 
     fn stream(&self) -> &OutputStream {
@@ -106,7 +111,9 @@ impl StreamWriter {
                 Err(error) => return Err(stream_error(error)),
             };
             let end = self.buffer.len().min(offset + permitted);
-            self.stream().write(&self.buffer[offset..end]).map_err(stream_error)?;
+            self.stream()
+                .write(&self.buffer[offset..end])
+                .map_err(stream_error)?;
             offset = end;
         }
         self.buffer.clear();

@@ -140,5 +140,6 @@ impl PluginInfo {
 
 /// The JSON Schema of `T` as text.
 pub fn schema_text<T: JsonSchema>() -> String {
-    serde_json::to_string(&schemars::schema_for!(T)).unwrap_or_else(|_unserializable| "{}".to_owned())
+    serde_json::to_string(&schemars::schema_for!(T))
+        .unwrap_or_else(|_unserializable| "{}".to_owned())
 }

@@ -100,7 +100,7 @@ macro_rules! export_plugin {
                 fn template(
                     format: ::std::string::String,
                 ) -> ::core::result::Result<::std::vec::Vec<u8>, $crate::bindings::metamorph::plugin::types::ConvertError> {
-                    $crate::guest::template::<$plugin>(format)
+                    $crate::guest::template::<$plugin>(&format)
                 }
             }
 

@@ -39,7 +39,11 @@ pub struct Buffer {
 impl Buffer {
     /// An empty buffer.
     pub const fn empty() -> Self {
-        Self { ptr: std::ptr::null_mut(), len: 0, cap: 0 }
+        Self {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+            cap: 0,
+        }
     }
 }
 
@@ -78,7 +82,10 @@ pub struct PluginV1 {
 pub mod export {
     //! The library side of the ABI, instantiated for a [`Converter`] by
     //! [`crate::export_native_plugin!`].
-    #![allow(unsafe_code, reason = "this is the C ABI; each block says why it is sound")]
+    #![allow(
+        unsafe_code,
+        reason = "this is the C ABI; each block says why it is sound"
+    )]
 
     use std::ffi::{CStr, c_char};
     use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -89,7 +96,11 @@ pub mod export {
 
     fn into_buffer(bytes: Vec<u8>) -> Buffer {
         let mut bytes = std::mem::ManuallyDrop::new(bytes);
-        Buffer { ptr: bytes.as_mut_ptr(), len: bytes.len(), cap: bytes.capacity() }
+        Buffer {
+            ptr: bytes.as_mut_ptr(),
+            len: bytes.len(),
+            cap: bytes.capacity(),
+        }
     }
 
     /// Runs `work`, turning a panic into [`STATUS_PANIC`] and an error into
@@ -120,7 +131,9 @@ pub mod export {
         }
         // SAFETY: the host passes NUL-terminated strings that live for the whole call.
         let text = unsafe { CStr::from_ptr(pointer) };
-        text.to_str().map(str::to_owned).map_err(|_not_utf8| ConvertError::internal(format!("the {what} is not UTF-8")))
+        text.to_str()
+            .map(str::to_owned)
+            .map_err(|_not_utf8| ConvertError::internal(format!("the {what} is not UTF-8")))
     }
 
     /// `PluginV1::describe` of `C`.
@@ -128,7 +141,10 @@ pub mod export {
     /// # Safety
     /// `out` must be null or point to a writable `Buffer`.
     pub unsafe extern "C" fn describe<C: Converter>(out: *mut Buffer) -> i32 {
-        guarded(out, || serde_json::to_vec(&C::describe()).map_err(|error| ConvertError::internal(error.to_string())))
+        guarded(out, || {
+            serde_json::to_vec(&C::describe())
+                .map_err(|error| ConvertError::internal(error.to_string()))
+        })
     }
 
     /// `PluginV1::convert` of `C`.
@@ -136,7 +152,10 @@ pub mod export {
     /// # Safety
     /// `request` must point to a valid `Request` whose strings live for the call; `error`
     /// must be null or point to a writable `Buffer`.
-    pub unsafe extern "C" fn convert<C: Converter>(request: *const Request, error: *mut Buffer) -> i32 {
+    pub unsafe extern "C" fn convert<C: Converter>(
+        request: *const Request,
+        error: *mut Buffer,
+    ) -> i32 {
         guarded(error, || {
             if request.is_null() {
                 return Err(ConvertError::internal("the host passed no request"));
@@ -162,7 +181,10 @@ pub mod export {
     ///
     /// # Safety
     /// `format` must be a NUL-terminated string; `out` null or a writable `Buffer`.
-    pub unsafe extern "C" fn template<C: Converter>(format: *const c_char, out: *mut Buffer) -> i32 {
+    pub unsafe extern "C" fn template<C: Converter>(
+        format: *const c_char,
+        out: *mut Buffer,
+    ) -> i32 {
         guarded(out, || C::template(&text(format, "format")?))
     }
 

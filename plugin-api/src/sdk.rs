@@ -20,12 +20,18 @@ pub trait Converter {
 
     /// Converts `input` (of format `request.source`) to `request.target`, writing to
     /// `output`.
-    fn convert(request: &Request, input: &mut Input, output: &mut Output<'_>) -> Result<(), ConvertError>;
+    fn convert(
+        request: &Request,
+        input: &mut Input,
+        output: &mut Output<'_>,
+    ) -> Result<(), ConvertError>;
 
     /// A small, valid example file of `format`, for formats listed with
     /// [`PluginInfo::template`].
     fn template(format: &str) -> Result<Vec<u8>, ConvertError> {
-        Err(ConvertError::unsupported(format!("no template of `{format}`")))
+        Err(ConvertError::unsupported(format!(
+            "no template of `{format}`"
+        )))
     }
 }
 
@@ -42,7 +48,11 @@ pub struct Request {
 impl Request {
     /// A request; `options` is a JSON object (empty means none).
     pub fn new(source: &str, target: &str, options: &str) -> Self {
-        Self { source: source.to_owned(), target: target.to_owned(), options: options.to_owned() }
+        Self {
+            source: source.to_owned(),
+            target: target.to_owned(),
+            options: options.to_owned(),
+        }
     }
 
     /// The options as `T`; absent fields take `T`'s defaults. A value `T` does not accept
@@ -77,7 +87,10 @@ pub struct Input {
 impl Input {
     /// The input at `path`, of `size` bytes.
     pub fn new(path: impl Into<PathBuf>, size: u64) -> Self {
-        Self { path: path.into(), size }
+        Self {
+            path: path.into(),
+            size,
+        }
     }
 
     /// The input at `path`; its size is read from the file.
@@ -116,8 +129,9 @@ impl Input {
 
     /// The whole file as UTF-8 text; anything else is malformed input.
     pub fn read_text(&self) -> Result<String, ConvertError> {
-        String::from_utf8(self.read_all()?)
-            .map_err(|error| ConvertError::malformed(format!("the input is not UTF-8 text: {error}")))
+        String::from_utf8(self.read_all()?).map_err(|error| {
+            ConvertError::malformed(format!("the input is not UTF-8 text: {error}"))
+        })
     }
 }
 
@@ -152,14 +166,22 @@ impl Output<'static> {
 
     /// An output kept in memory (tests).
     pub fn memory() -> Self {
-        Self { sink: Sink::Memory(Vec::new()), written: 0, _stream: PhantomData }
+        Self {
+            sink: Sink::Memory(Vec::new()),
+            written: 0,
+            _stream: PhantomData,
+        }
     }
 }
 
 impl<'a> Output<'a> {
     #[cfg(target_arch = "wasm32")]
     pub(crate) fn stream(stream: &'a crate::bindings::wasi::io::streams::OutputStream) -> Self {
-        Self { sink: Sink::Stream(crate::guest::StreamWriter::new(stream)), written: 0, _stream: PhantomData }
+        Self {
+            sink: Sink::Stream(crate::guest::StreamWriter::new(stream)),
+            written: 0,
+            _stream: PhantomData,
+        }
     }
 
     /// The output file's path, for native plugins whose engine writes files itself
@@ -220,7 +242,11 @@ pub fn convert_file<C: Converter>(
 ) -> Result<Vec<u8>, ConvertError> {
     let mut input = Input::from_path(input.as_ref())?;
     let mut output = Output::memory();
-    C::convert(&Request::new(source, target, options), &mut input, &mut output)?;
+    C::convert(
+        &Request::new(source, target, options),
+        &mut input,
+        &mut output,
+    )?;
     output.flush()?;
     Ok(output.into_bytes())
 }

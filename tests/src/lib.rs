@@ -43,6 +43,129 @@ pub enum Auth {
     Headers(Vec<(String, String)>),
 }
 
+/// Variable holding the folder of built plugins (`cargo xtask test` builds them there).
+pub const PLUGINS_VAR: &str = "METAMORPH_TEST_PLUGINS";
+
+/// A built plugin artifact (e.g. `metamorph_plugin_image.wasm`).
+pub fn plugin_artifact(file: &str) -> Result<PathBuf> {
+    let dir = std::env::var_os(PLUGINS_VAR).map(PathBuf::from).ok_or_else(|| {
+        anyhow!("{PLUGINS_VAR} is not set: plugin tests need the built plugins; run them with `cargo xtask test`")
+    })?;
+    let path = dir.join(file);
+    anyhow::ensure!(
+        path.is_file(),
+        "{} was not built; run `cargo xtask test`",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// Copies built plugins into `dir` (created if needed).
+pub fn install_plugins(dir: &Path, files: &[&str]) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for file in files {
+        std::fs::copy(plugin_artifact(file)?, dir.join(file))?;
+    }
+    Ok(())
+}
+
+/// A corpus file of `tests/fixtures/corpus`.
+pub fn corpus(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/corpus")
+        .join(path)
+}
+
+/// The `metamorph` command line with its own data folder and plugins, for conversions
+/// without a server.
+pub struct Cli {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+/// What a `metamorph convert` run ended with.
+#[derive(Debug)]
+pub struct Converted {
+    /// Whether it succeeded.
+    pub success: bool,
+    /// The output file (when it succeeded).
+    pub output: PathBuf,
+    /// Standard error (progress and errors).
+    pub stderr: String,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+impl Cli {
+    /// A command line whose plugins folder holds `plugins`.
+    pub fn with_plugins(plugins: &[&str]) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        install_plugins(&dir.path().join("plugins"), plugins)?;
+        Ok(Self {
+            dir,
+            env: Vec::new(),
+        })
+    }
+
+    /// Sets a variable for every run.
+    #[must_use]
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The plugins folder.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    /// A scratch folder for outputs.
+    pub fn scratch(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// `metamorph <args>` with this folder's settings.
+    pub fn command(&self) -> Result<Command> {
+        let mut command = metamorph_command(self.dir.path())?;
+        command
+            .env("METAMORPH_LOG", "warn")
+            .env("METAMORPH_DATA_DIR", self.dir.path().join("data"))
+            .env("METAMORPH_PLUGINS_DIR", self.plugins_dir());
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        Ok(command)
+    }
+
+    /// `metamorph convert input --to target -O options…`, writing into the scratch folder.
+    pub fn convert(&self, input: &Path, target: &str, options: &[&str]) -> Result<Converted> {
+        let stem = input
+            .file_stem()
+            .map_or_else(|| "out".into(), |stem| stem.to_string_lossy().into_owned());
+        let output = self
+            .dir
+            .path()
+            .join(format!("{stem}-{}.{target}", uuid_like()));
+        let mut command = self.command()?;
+        command
+            .arg("convert")
+            .arg(input)
+            .args(["--to", target, "-o"])
+            .arg(&output);
+        for option in options {
+            command.args(["-O", option]);
+        }
+        let started = Instant::now();
+        let result = command.output()?;
+        Ok(Converted {
+            success: result.status.success(),
+            output,
+            stderr: String::from_utf8_lossy(&result.stderr).into_owned(),
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
 /// How long the server may take to start listening.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -175,6 +298,7 @@ pub struct ServerBuilder {
     env: Vec<(String, String)>,
     args: Vec<String>,
     database_url: Option<String>,
+    plugins: Vec<String>,
 }
 
 impl ServerBuilder {
@@ -189,6 +313,14 @@ impl ServerBuilder {
     #[must_use]
     pub fn arg(mut self, arg: &str) -> Self {
         self.args.push(arg.to_owned());
+        self
+    }
+
+    /// Puts these built plugins in the server's plugins folder.
+    #[must_use]
+    pub fn plugins(mut self, files: &[&str]) -> Self {
+        self.plugins
+            .extend(files.iter().map(|file| (*file).to_owned()));
         self
     }
 
@@ -216,9 +348,13 @@ impl ServerBuilder {
                 (pg.url().to_owned(), Some(pg))
             }
         };
+        let plugins_dir = dir.path().join("plugins");
+        let files: Vec<&str> = self.plugins.iter().map(String::as_str).collect();
+        install_plugins(&plugins_dir, &files)?;
         let mut command = metamorph_command(dir.path())?;
         command
             .args(&self.args)
+            .env("METAMORPH_PLUGINS_DIR", &plugins_dir)
             .args(["--log-format", "json", "serve", "--listen", "127.0.0.1:0"])
             .env("METAMORPH_DATA_DIR", dir.path().join("data"))
             .env("METAMORPH_DATABASE_URL", &database_url)
@@ -316,6 +452,7 @@ impl Server {
             env: Vec::new(),
             args: Vec::new(),
             database_url: None,
+            plugins: Vec::new(),
         }
     }
 
@@ -342,6 +479,11 @@ impl Server {
     /// The server's data folder.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// The server's plugins folder.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
     }
 
     /// Creates a user with the real `metamorph admin create-user` (password

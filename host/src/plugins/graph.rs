@@ -42,7 +42,9 @@ impl Graph {
             from.entry(edge.source.clone()).or_default().push(edge);
         }
         for edges in from.values_mut() {
-            edges.sort_by(|a, b| (a.cost, &a.plugin_name, &a.target).cmp(&(b.cost, &b.plugin_name, &b.target)));
+            edges.sort_by(|a, b| {
+                (a.cost, &a.plugin_name, &a.target).cmp(&(b.cost, &b.plugin_name, &b.target))
+            });
         }
         Self { from }
     }
@@ -56,7 +58,12 @@ impl Graph {
     /// step (a plugin that rewrites a format, such as page extraction of a PDF).
     pub fn route(&self, source: &FormatName, target: &FormatName) -> Option<Vec<Edge>> {
         if source == target {
-            return self.from.get(source)?.iter().find(|edge| edge.target == *target).map(|edge| vec![edge.clone()]);
+            return self
+                .from
+                .get(source)?
+                .iter()
+                .find(|edge| edge.target == *target)
+                .map(|edge| vec![edge.clone()]);
         }
         self.routes_from(source).remove(target)
     }
@@ -78,7 +85,8 @@ impl Graph {
                 continue;
             }
             for edge in self.from.get(&node).into_iter().flatten() {
-                let revisits = edge.target == *source || path.iter().any(|step| step.source == edge.target);
+                let revisits =
+                    edge.target == *source || path.iter().any(|step| step.source == edge.target);
                 if revisits || best.contains_key(&edge.target) {
                     continue;
                 }
@@ -86,7 +94,11 @@ impl Graph {
                 next.push(edge.clone());
                 let mut names = rank.2.clone();
                 names.push(edge.plugin_name.clone());
-                queue.push(Reverse(((rank.0 + u64::from(edge.cost), next.len(), names), edge.target.clone(), next)));
+                queue.push(Reverse((
+                    (rank.0 + u64::from(edge.cost), next.len(), names),
+                    edge.target.clone(),
+                    next,
+                )));
             }
         }
         best
@@ -108,7 +120,10 @@ mod tests {
     }
 
     fn names(route: &[Edge]) -> Vec<String> {
-        route.iter().map(|edge| format!("{}:{}→{}", edge.plugin_name, edge.source, edge.target)).collect()
+        route
+            .iter()
+            .map(|edge| format!("{}:{}→{}", edge.plugin_name, edge.source, edge.target))
+            .collect()
     }
 
     #[test]
@@ -122,9 +137,15 @@ mod tests {
         ]);
         let tif = FormatName::parse("tif").unwrap();
         let pdf = FormatName::parse("pdf").unwrap();
-        assert_eq!(names(&graph.route(&tif, &pdf).unwrap()), ["image:tif→jpg", "document:jpg→pdf"]);
+        assert_eq!(
+            names(&graph.route(&tif, &pdf).unwrap()),
+            ["image:tif→jpg", "document:jpg→pdf"]
+        );
         let png = FormatName::parse("png").unwrap();
-        assert_eq!(names(&graph.route(&png, &pdf).unwrap()), ["document:png→pdf"]);
+        assert_eq!(
+            names(&graph.route(&png, &pdf).unwrap()),
+            ["document:png→pdf"]
+        );
         assert!(graph.route(&pdf, &tif).is_none());
     }
 
@@ -138,13 +159,23 @@ mod tests {
             edge("y", "a", "d", 1),
         ]);
         let a = FormatName::parse("a").unwrap();
-        assert_eq!(names(&graph.route(&a, &FormatName::parse("c").unwrap()).unwrap()), ["b:a→c"]);
-        assert_eq!(names(&graph.route(&a, &FormatName::parse("d").unwrap()).unwrap()), ["y:a→d"]);
+        assert_eq!(
+            names(&graph.route(&a, &FormatName::parse("c").unwrap()).unwrap()),
+            ["b:a→c"]
+        );
+        assert_eq!(
+            names(&graph.route(&a, &FormatName::parse("d").unwrap()).unwrap()),
+            ["y:a→d"]
+        );
     }
 
     #[test]
     fn a_format_to_itself_is_one_step_and_cycles_are_not_followed() {
-        let graph = Graph::new([edge("doc", "pdf", "pdf", 3), edge("x", "pdf", "txt", 1), edge("x", "txt", "pdf", 1)]);
+        let graph = Graph::new([
+            edge("doc", "pdf", "pdf", 3),
+            edge("x", "pdf", "txt", 1),
+            edge("x", "txt", "pdf", 1),
+        ]);
         let pdf = FormatName::parse("pdf").unwrap();
         assert_eq!(names(&graph.route(&pdf, &pdf).unwrap()), ["doc:pdf→pdf"]);
         let reachable = graph.routes_from(&pdf);
@@ -153,10 +184,20 @@ mod tests {
 
     #[test]
     fn routes_longer_than_the_limit_are_not_planned() {
-        let chain: Vec<Edge> = (0..6).map(|i| edge("p", &format!("f{i}"), &format!("f{}", i + 1), 1)).collect();
+        let chain: Vec<Edge> = (0..6)
+            .map(|i| edge("p", &format!("f{i}"), &format!("f{}", i + 1), 1))
+            .collect();
         let graph = Graph::new(chain);
         let start = FormatName::parse("f0").unwrap();
-        assert!(graph.route(&start, &FormatName::parse("f4").unwrap()).is_some());
-        assert!(graph.route(&start, &FormatName::parse("f5").unwrap()).is_none());
+        assert!(
+            graph
+                .route(&start, &FormatName::parse("f4").unwrap())
+                .is_some()
+        );
+        assert!(
+            graph
+                .route(&start, &FormatName::parse("f5").unwrap())
+                .is_none()
+        );
     }
 }

@@ -15,6 +15,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory: 512 * 1024 * 1024, time: Duration::from_secs(60), output: 2 * 1024 * 1024 * 1024 }
+        Self {
+            memory: 512 * 1024 * 1024,
+            time: Duration::from_secs(60),
+            output: 2 * 1024 * 1024 * 1024,
+        }
     }
 }

@@ -36,7 +36,7 @@ use wasm::{WasmEngine, WasmPlugin};
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
     /// The plugin ran and refused, with its own typed error.
-    #[error("{0}")]
+    #[error("{}", .0.message)]
     Rejected(ConvertError),
     /// No plugin, or chain of plugins, converts this pair.
     #[error("no plugin converts `{source_format}` to `{target}`")]
@@ -89,21 +89,41 @@ impl From<PluginError> for ApiError {
         let code = error.code();
         match error {
             PluginError::Rejected(rejection) if code == ErrorCode::ConverterFailed => {
-                ApiError::new(code, "the converter failed; it has been logged with the request id").with_source(rejection)
+                ApiError::new(
+                    code,
+                    "the converter failed; it has been logged with the request id",
+                )
+                .with_source(rejection)
             }
             PluginError::Rejected(rejection) => ApiError::new(code, rejection.message),
-            PluginError::NoRoute { .. } => ApiError::new(ErrorCode::UnsupportedConversion, error.to_string()),
+            PluginError::NoRoute { .. } => {
+                ApiError::new(ErrorCode::UnsupportedConversion, error.to_string())
+            }
             PluginError::InvalidOptions(errors) => {
-                let summary = errors.iter().map(|error| format!("{} {}", error.path, error.message)).collect::<Vec<_>>().join("; ");
-                ApiError::new(ErrorCode::InvalidOptions, format!("the options are not valid: {summary}")).with_field_errors(errors)
+                let summary = errors
+                    .iter()
+                    .map(|error| format!("{} {}", error.path, error.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                ApiError::new(
+                    ErrorCode::InvalidOptions,
+                    format!("the options are not valid: {summary}"),
+                )
+                .with_field_errors(errors)
             }
             PluginError::LimitExceeded(message) => ApiError::new(ErrorCode::LimitExceeded, message),
-            PluginError::Crashed(_) => {
-                ApiError::new(ErrorCode::ConverterFailed, "the converter crashed; it has been logged with the request id").with_source(error)
-            }
-            PluginError::TimedOut(limit) => {
-                ApiError::new(ErrorCode::ConverterTimedOut, format!("the conversion took longer than its limit of {}", humantime::format_duration(limit)))
-            }
+            PluginError::Crashed(_) => ApiError::new(
+                ErrorCode::ConverterFailed,
+                "the converter crashed; it has been logged with the request id",
+            )
+            .with_source(error),
+            PluginError::TimedOut(limit) => ApiError::new(
+                ErrorCode::ConverterTimedOut,
+                format!(
+                    "the conversion took longer than its limit of {}",
+                    humantime::format_duration(limit)
+                ),
+            ),
             PluginError::Internal(_) => ApiError::internal(error),
         }
     }
@@ -117,6 +137,16 @@ pub enum PluginKind {
     Wasm,
     /// A native library, in a worker process.
     Native,
+}
+
+impl PluginKind {
+    /// `wasm` or `native`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Wasm => "wasm",
+            Self::Native => "native",
+        }
+    }
 }
 
 enum Backend {
@@ -146,7 +176,13 @@ impl LoadedPlugin {
     }
 
     /// Converts one file, blocking.
-    pub fn convert(&self, files: &TaskFiles, source: &str, target: &str, options: &str) -> Result<(), PluginError> {
+    pub fn convert(
+        &self,
+        files: &TaskFiles,
+        source: &str,
+        target: &str,
+        options: &str,
+    ) -> Result<(), PluginError> {
         match &self.backend {
             Backend::Wasm(plugin) => plugin.convert(files, source, target, options, &self.limits),
             Backend::Native(plugin) => plugin.convert(files, source, target, options, &self.limits),
@@ -205,7 +241,11 @@ impl Catalog {
             })
         });
         let graph = Graph::new(edges);
-        Self { plugins, refused, graph }
+        Self {
+            plugins,
+            refused,
+            graph,
+        }
     }
 
     /// The plugin named `name`.
@@ -218,36 +258,56 @@ impl Catalog {
         let mut formats: BTreeMap<String, FormatDetails> = KNOWN_FORMATS
             .iter()
             .map(|known| {
-                (known.name.to_owned(), FormatDetails {
-                    name: known.name.to_owned(),
-                    media_types: known.media_types.iter().map(|text| (*text).to_owned()).collect(),
-                    extensions: known.extensions.iter().map(|text| (*text).to_owned()).collect(),
-                    category: known.category.to_owned(),
-                    description: known.description.to_owned(),
-                })
+                (
+                    known.name.to_owned(),
+                    FormatDetails {
+                        name: known.name.to_owned(),
+                        media_types: known
+                            .media_types
+                            .iter()
+                            .map(|text| (*text).to_owned())
+                            .collect(),
+                        extensions: known
+                            .extensions
+                            .iter()
+                            .map(|text| (*text).to_owned())
+                            .collect(),
+                        category: known.category.to_owned(),
+                        description: known.description.to_owned(),
+                    },
+                )
             })
             .collect();
         for plugin in &self.plugins {
             for format in &plugin.described.info.formats {
-                let Ok(name) = FormatName::parse(&format.name) else { continue };
-                formats.entry(name.to_string()).or_insert_with(|| FormatDetails {
-                    name: name.to_string(),
-                    media_types: format.media_types.clone(),
-                    extensions: format.extensions.clone(),
-                    category: format.category.clone(),
-                    description: format.description.clone(),
-                });
+                let Ok(name) = FormatName::parse(&format.name) else {
+                    continue;
+                };
+                formats
+                    .entry(name.to_string())
+                    .or_insert_with(|| FormatDetails {
+                        name: name.to_string(),
+                        media_types: format.media_types.clone(),
+                        extensions: format.extensions.clone(),
+                        category: format.category.clone(),
+                        description: format.description.clone(),
+                    });
             }
-            for pair in &plugin.described.pairs {
-                for name in [&pair.source, &pair.target] {
-                    formats.entry(name.to_string()).or_insert_with(|| FormatDetails {
+            let pairs = plugin
+                .described
+                .pairs
+                .iter()
+                .flat_map(|pair| [&pair.source, &pair.target]);
+            for name in pairs.chain(&plugin.described.templates) {
+                formats
+                    .entry(name.to_string())
+                    .or_insert_with(|| FormatDetails {
                         name: name.to_string(),
                         media_types: vec!["application/octet-stream".into()],
                         extensions: vec![name.to_string()],
                         category: "other".into(),
                         description: String::new(),
                     });
-                }
             }
         }
         formats
@@ -255,7 +315,9 @@ impl Catalog {
 
     /// The plugin that makes example files of `format`.
     pub fn template_maker(&self, format: &FormatName) -> Option<&Arc<LoadedPlugin>> {
-        self.plugins.iter().find(|plugin| plugin.described.templates.contains(format))
+        self.plugins
+            .iter()
+            .find(|plugin| plugin.described.templates.contains(format))
     }
 }
 
@@ -355,14 +417,30 @@ fn is_plugin_file(path: &Path) -> Option<PluginKind> {
 }
 
 fn limits_of(config: &PluginsConfig, name: &str) -> Limits {
-    let TaskLimits { memory, time, output } = config.plugin_limits.get(name).copied().unwrap_or(config.limits);
-    Limits { memory, time, output }
+    let TaskLimits {
+        memory,
+        time,
+        output,
+    } = config
+        .plugin_limits
+        .get(name)
+        .copied()
+        .unwrap_or(config.limits);
+    Limits {
+        memory,
+        time,
+        output,
+    }
 }
 
 impl PluginRuntime {
     /// Starts the runtime and loads what the folders hold.
     pub fn start(config: &PluginsConfig) -> anyhow::Result<Arc<Self>> {
-        let max_memory = config.plugin_limits.values().map(|limits| limits.memory).fold(config.limits.memory, u64::max);
+        let max_memory = config
+            .plugin_limits
+            .values()
+            .map(|limits| limits.memory)
+            .fold(config.limits.memory, u64::max);
         let wasm = WasmEngine::new(config.cache_dir.clone(), max_memory)?;
         std::fs::create_dir_all(&config.work_dir)?;
         let runtime = Arc::new(Self {
@@ -385,29 +463,48 @@ impl PluginRuntime {
 
     /// The current catalog.
     pub fn catalog(&self) -> Arc<Catalog> {
-        self.catalog.read().map(|catalog| catalog.clone()).unwrap_or_default()
+        self.catalog
+            .read()
+            .map(|catalog| catalog.clone())
+            .unwrap_or_default()
     }
 
     /// Checks the folders and reloads what changed. Unchanged plugins are kept as they are.
     pub fn rescan(&self) -> ScanReport {
         let mut files: Vec<(PathBuf, PluginKind, Stamp)> = Vec::new();
         for dir in &self.config.dirs {
-            let Ok(entries) = std::fs::read_dir(dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
             let mut in_dir: Vec<_> = entries
                 .filter_map(Result::ok)
                 .map(|entry| entry.path())
                 .filter_map(|path| {
                     let kind = is_plugin_file(&path)?;
                     let metadata = std::fs::metadata(&path).ok()?;
-                    metadata.is_file().then(|| (path, kind, Stamp { size: metadata.len(), modified: metadata.modified().ok() }))
+                    metadata.is_file().then(|| {
+                        (
+                            path,
+                            kind,
+                            Stamp {
+                                size: metadata.len(),
+                                modified: metadata.modified().ok(),
+                            },
+                        )
+                    })
                 })
                 .collect();
             in_dir.sort_by(|a, b| a.0.cmp(&b.0));
             files.extend(in_dir);
         }
-        let Ok(mut stamps) = self.stamps.lock() else { return ScanReport::default() };
+        let Ok(mut stamps) = self.stamps.lock() else {
+            return ScanReport::default();
+        };
         let current = self.catalog();
-        let unchanged = files.len() == stamps.len() && files.iter().all(|(path, _, stamp)| stamps.get(path) == Some(stamp));
+        let unchanged = files.len() == stamps.len()
+            && files
+                .iter()
+                .all(|(path, _, stamp)| stamps.get(path) == Some(stamp));
         if unchanged {
             return ScanReport::default();
         }
@@ -427,18 +524,24 @@ impl PluginRuntime {
                 },
                 (false, _) => self.load(&path, kind).map(Arc::new),
             };
-            let loaded = loaded.and_then(|plugin| match plugins.iter().find(|other| other.name() == plugin.name()) {
-                Some(other) => Err(format!(
-                    "a plugin named `{}` is already loaded from {}",
-                    plugin.name(),
-                    other.file.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default()
-                )),
-                None => Ok(plugin),
+            let loaded = loaded.and_then(|plugin| {
+                match plugins.iter().find(|other| other.name() == plugin.name()) {
+                    Some(other) => Err(format!(
+                        "a plugin named `{}` is already loaded from {}",
+                        plugin.name(),
+                        other
+                            .file
+                            .file_name()
+                            .map(|name| name.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    )),
+                    None => Ok(plugin),
+                }
             });
             match loaded {
                 Ok(plugin) => {
                     if !keep {
-                        tracing::info!(plugin = plugin.name(), version = %plugin.described.info.version, file = %path.display(), kind = ?plugin.kind, conversions = plugin.described.pairs.len(), "plugin loaded");
+                        tracing::info!(plugin = plugin.name(), version = %plugin.described.info.version, file = %path.display(), kind = plugin.kind.as_str(), conversions = plugin.described.pairs.len(), "plugin loaded");
                         report.loaded.push(plugin.name().to_owned());
                     }
                     plugins.push(plugin);
@@ -448,8 +551,15 @@ impl PluginRuntime {
                         tracing::warn!(file = %path.display(), %reason, "plugin refused");
                         report.refused.push(path.display().to_string());
                     }
-                    let file = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-                    refused.push(Refused { path: path.clone(), file, reason });
+                    let file = path
+                        .file_name()
+                        .map(|name| name.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    refused.push(Refused {
+                        path: path.clone(),
+                        file,
+                        reason,
+                    });
                 }
             }
         }
@@ -470,8 +580,14 @@ impl PluginRuntime {
     /// Loads and checks one file.
     pub fn load(&self, path: &Path, kind: PluginKind) -> Result<LoadedPlugin, String> {
         let bytes = std::fs::read(path).map_err(|error| format!("cannot read it: {error}"))?;
-        let sha256: String = Sha256::digest(&bytes).iter().map(|byte| format!("{byte:02x}")).collect();
-        let stem = path.file_stem().and_then(|stem| stem.to_str()).unwrap_or_default();
+        let sha256: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        let stem = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap_or_default();
         let provisional = limits_of(&self.config, stem);
         let (backend, info) = match kind {
             PluginKind::Wasm => {
@@ -486,7 +602,14 @@ impl PluginRuntime {
         };
         let described = described::check(info)?;
         let limits = limits_of(&self.config, &described.info.name);
-        Ok(LoadedPlugin { described, kind, file: path.to_path_buf(), sha256, limits, backend })
+        Ok(LoadedPlugin {
+            described,
+            kind,
+            file: path.to_path_buf(),
+            sha256,
+            limits,
+            backend,
+        })
     }
 
     /// Rescans every `reload_interval` until the process ends (hot reload).
@@ -510,25 +633,67 @@ impl PluginRuntime {
 
     /// Plans `source` → `target` with `options` (a JSON object): the cheapest route, each
     /// option given to the step whose schema declares it, each step's options checked.
-    pub fn plan(&self, source: &FormatName, target: &FormatName, options: &Value) -> Result<Plan, PluginError> {
+    /// The options of the route from `source` to `target` that take text only (see
+    /// [`OptionsSchema::is_text`]); empty when there is no route.
+    pub fn text_options(&self, source: &FormatName, target: &FormatName) -> BTreeSet<String> {
         let catalog = self.catalog();
-        let route = catalog.graph.route(source, target).ok_or_else(|| PluginError::NoRoute {
-            source_format: source.to_string(),
-            target: target.to_string(),
-        })?;
+        let Some(route) = catalog.graph.route(source, target) else {
+            return BTreeSet::new();
+        };
+        route
+            .iter()
+            .filter_map(|edge| {
+                catalog.plugins[edge.plugin]
+                    .described
+                    .pair(&edge.source, &edge.target)
+            })
+            .flat_map(|pair| {
+                pair.schema
+                    .properties()
+                    .filter(|name| pair.schema.is_text(name))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    pub fn plan(
+        &self,
+        source: &FormatName,
+        target: &FormatName,
+        options: &Value,
+    ) -> Result<Plan, PluginError> {
+        let catalog = self.catalog();
+        let route = catalog
+            .graph
+            .route(source, target)
+            .ok_or_else(|| PluginError::NoRoute {
+                source_format: source.to_string(),
+                target: target.to_string(),
+            })?;
         let options = match options {
             Value::Null => Map::new(),
             Value::Object(map) => map.clone(),
-            _ => return Err(PluginError::InvalidOptions(vec![FieldError { path: String::new(), message: "options are a JSON object".into() }])),
+            _ => {
+                return Err(PluginError::InvalidOptions(vec![FieldError {
+                    path: String::new(),
+                    message: "options are a JSON object".into(),
+                }]));
+            }
         };
         let schemas: Vec<Arc<OptionsSchema>> = route
             .iter()
             .map(|edge| {
                 let plugin = &catalog.plugins[edge.plugin];
-                plugin.described.pair(&edge.source, &edge.target).map(|pair| pair.schema.clone())
+                plugin
+                    .described
+                    .pair(&edge.source, &edge.target)
+                    .map(|pair| pair.schema.clone())
             })
             .collect::<Option<_>>()
-            .ok_or_else(|| PluginError::Internal("the graph names a pair its plugin lacks".into()))?;
+            .ok_or_else(|| {
+                PluginError::Internal("the graph names a pair its plugin lacks".into())
+            })?;
         let mut errors = Vec::new();
         let mut claimed = BTreeSet::new();
         let mut steps = Vec::with_capacity(route.len());
@@ -539,7 +704,9 @@ impl PluginRuntime {
             for (key, value) in &options {
                 // A single step takes every option (its schema decides); in a chain, each
                 // option goes to the steps that declare it, or to the last one.
-                let belongs = route.len() == 1 || declared.contains(key.as_str()) || (index == last && !claimed.contains(key));
+                let belongs = route.len() == 1
+                    || declared.contains(key.as_str())
+                    || (index == last && !claimed.contains(key));
                 if belongs {
                     mine.insert(key.clone(), value.clone());
                     claimed.insert(key.clone());
@@ -547,9 +714,41 @@ impl PluginRuntime {
             }
             let value = Value::Object(mine);
             for error in schema.validator.iter_errors(&value) {
-                errors.push(FieldError { path: error.instance_path().to_string(), message: error.to_string() });
+                if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } =
+                    error.kind()
+                {
+                    // Name each unknown option and the ones the route has.
+                    let known: BTreeSet<&str> = schemas
+                        .iter()
+                        .flat_map(|schema| schema.properties())
+                        .collect();
+                    let known = if known.is_empty() {
+                        "this conversion takes no options".to_owned()
+                    } else {
+                        format!(
+                            "the options of {source} → {target} are {}",
+                            known.into_iter().collect::<Vec<_>>().join(", ")
+                        )
+                    };
+                    for option in unexpected {
+                        errors.push(FieldError {
+                            path: format!("/{option}"),
+                            message: format!("is not an option here; {known}"),
+                        });
+                    }
+                    continue;
+                }
+                errors.push(FieldError {
+                    path: error.instance_path().to_string(),
+                    message: error.to_string(),
+                });
             }
-            steps.push(Step { plugin: catalog.plugins[edge.plugin].clone(), source: edge.source.clone(), target: edge.target.clone(), options: value });
+            steps.push(Step {
+                plugin: catalog.plugins[edge.plugin].clone(),
+                source: edge.source.clone(),
+                target: edge.target.clone(),
+                options: value,
+            });
         }
         if !errors.is_empty() {
             return Err(PluginError::InvalidOptions(errors));
@@ -559,7 +758,13 @@ impl PluginRuntime {
 
     /// Runs a plan on `input`, writing `output`; calls `progress` as steps start and end.
     /// Blocking: call it off the async threads.
-    pub fn run(&self, plan: &Plan, input: &Path, output: &Path, progress: &dyn Fn(&StepReport)) -> Result<(), PluginError> {
+    pub fn run(
+        &self,
+        plan: &Plan,
+        input: &Path,
+        output: &Path,
+        progress: &dyn Fn(&StepReport),
+    ) -> Result<(), PluginError> {
         let task_dir = self.config.work_dir.join(uuid::Uuid::now_v7().to_string());
         let result = self.run_in(plan, input, output, &task_dir, progress);
         if let Err(error) = std::fs::remove_dir_all(&task_dir) {
@@ -568,20 +773,31 @@ impl PluginRuntime {
         result
     }
 
-    fn run_in(&self, plan: &Plan, input: &Path, output: &Path, task_dir: &Path, progress: &dyn Fn(&StepReport)) -> Result<(), PluginError> {
-        let io = |what: &str, error: std::io::Error| PluginError::Internal(format!("{what}: {error}"));
+    fn run_in(
+        &self,
+        plan: &Plan,
+        input: &Path,
+        output: &Path,
+        task_dir: &Path,
+        progress: &dyn Fn(&StepReport),
+    ) -> Result<(), PluginError> {
+        let io =
+            |what: &str, error: std::io::Error| PluginError::Internal(format!("{what}: {error}"));
         let mut current = input.to_path_buf();
         for (index, step) in plan.steps.iter().enumerate() {
             let step_dir = task_dir.join(format!("step-{}", index + 1));
-            std::fs::create_dir_all(&step_dir).map_err(|error| io("cannot create a task folder", error))?;
+            std::fs::create_dir_all(&step_dir)
+                .map_err(|error| io("cannot create a task folder", error))?;
             // The input must be alone in its folder: that folder is all a plugin sees.
             let step_input = step_dir.join(format!("input.{}", step.source));
             if index == 0 {
                 if std::fs::hard_link(&current, &step_input).is_err() {
-                    std::fs::copy(&current, &step_input).map_err(|error| io("cannot stage the input", error))?;
+                    std::fs::copy(&current, &step_input)
+                        .map_err(|error| io("cannot stage the input", error))?;
                 }
             } else {
-                std::fs::rename(&current, &step_input).map_err(|error| io("cannot pass a step's output on", error))?;
+                std::fs::rename(&current, &step_input)
+                    .map_err(|error| io("cannot pass a step's output on", error))?;
             }
             let step_output = task_dir.join(format!("step-{}.{}", index + 1, step.target));
             let mut report = StepReport {
@@ -594,14 +810,23 @@ impl PluginRuntime {
             };
             progress(&report);
             let started = Instant::now();
-            let files = TaskFiles { input: step_input, output: step_output.clone() };
-            step.plugin.convert(&files, step.source.as_str(), step.target.as_str(), &step.options.to_string())?;
+            let files = TaskFiles {
+                input: step_input,
+                output: step_output.clone(),
+            };
+            step.plugin.convert(
+                &files,
+                step.source.as_str(),
+                step.target.as_str(),
+                &step.options.to_string(),
+            )?;
             report.elapsed = Some(started.elapsed());
             progress(&report);
             current = step_output;
         }
         if std::fs::rename(&current, output).is_err() {
-            std::fs::copy(&current, output).map_err(|error| io("cannot write the output", error))?;
+            std::fs::copy(&current, output)
+                .map_err(|error| io("cannot write the output", error))?;
         }
         Ok(())
     }

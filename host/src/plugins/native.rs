@@ -87,18 +87,38 @@ struct Worker {
 
 impl NativePlugin {
     /// Starts a worker for `library`, asks it to describe the plugin, and keeps it.
-    pub fn load(library: &Path, limits: &Limits, max_idle: usize) -> Result<(Self, PluginInfo), String> {
-        let plugin = Self { library: library.to_path_buf(), idle: Mutex::new(Vec::new()), max_idle: max_idle.max(1) };
-        let describe_limits = Limits { time: limits.time.min(Duration::from_secs(10)), ..limits.clone() };
+    pub fn load(
+        library: &Path,
+        limits: &Limits,
+        max_idle: usize,
+    ) -> Result<(Self, PluginInfo), String> {
+        let plugin = Self {
+            library: library.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+            max_idle: max_idle.max(1),
+        };
+        let describe_limits = Limits {
+            time: limits.time.min(Duration::from_secs(10)),
+            ..limits.clone()
+        };
         match plugin.exchange(&WorkerRequest::Describe, &describe_limits) {
-            Ok(WorkerResponse::Ok { info: Some(info), .. }) => Ok((plugin, info)),
+            Ok(WorkerResponse::Ok {
+                info: Some(info), ..
+            }) => Ok((plugin, info)),
             Ok(other) => Err(format!("`describe` answered {other:?}")),
             Err(error) => Err(format!("`describe` failed: {error}")),
         }
     }
 
     /// Converts with a worker.
-    pub fn convert(&self, files: &TaskFiles, source: &str, target: &str, options: &str, limits: &Limits) -> Result<(), PluginError> {
+    pub fn convert(
+        &self,
+        files: &TaskFiles,
+        source: &str,
+        target: &str,
+        options: &str,
+        limits: &Limits,
+    ) -> Result<(), PluginError> {
         let request = WorkerRequest::Convert {
             input: files.input.clone(),
             output: files.output.clone(),
@@ -109,25 +129,42 @@ impl NativePlugin {
         match self.exchange(&request, limits)? {
             WorkerResponse::Ok { .. } => Ok(()),
             WorkerResponse::Error { error } => Err(PluginError::Rejected(error)),
-            WorkerResponse::Panic { message } => Err(PluginError::Crashed(format!("the plugin panicked: {message}"))),
+            WorkerResponse::Panic { message } => Err(PluginError::Crashed(format!(
+                "the plugin panicked: {message}"
+            ))),
         }
     }
 
     /// Makes an example file.
     pub fn template(&self, format: &str, limits: &Limits) -> Result<Vec<u8>, PluginError> {
         use base64::Engine;
-        match self.exchange(&WorkerRequest::Template { format: format.to_owned() }, limits)? {
-            WorkerResponse::Ok { bytes: Some(bytes), .. } => base64::engine::general_purpose::STANDARD
+        match self.exchange(
+            &WorkerRequest::Template {
+                format: format.to_owned(),
+            },
+            limits,
+        )? {
+            WorkerResponse::Ok {
+                bytes: Some(bytes), ..
+            } => base64::engine::general_purpose::STANDARD
                 .decode(bytes)
-                .map_err(|error| PluginError::Crashed(format!("the worker sent bad bytes: {error}"))),
-            WorkerResponse::Ok { .. } => Err(PluginError::Crashed("the worker sent no bytes".into())),
+                .map_err(|error| {
+                    PluginError::Crashed(format!("the worker sent bad bytes: {error}"))
+                }),
+            WorkerResponse::Ok { .. } => {
+                Err(PluginError::Crashed("the worker sent no bytes".into()))
+            }
             WorkerResponse::Error { error } => Err(PluginError::Rejected(error)),
-            WorkerResponse::Panic { message } => Err(PluginError::Crashed(format!("the plugin panicked: {message}"))),
+            WorkerResponse::Panic { message } => Err(PluginError::Crashed(format!(
+                "the plugin panicked: {message}"
+            ))),
         }
     }
 
     fn spawn(&self, limits: &Limits) -> Result<Worker, PluginError> {
-        let exe = std::env::current_exe().map_err(|error| PluginError::Internal(format!("cannot find the metamorph binary: {error}")))?;
+        let exe = std::env::current_exe().map_err(|error| {
+            PluginError::Internal(format!("cannot find the metamorph binary: {error}"))
+        })?;
         let mut child = Command::new(exe)
             .arg("plugin-worker")
             .arg("--library")
@@ -141,16 +178,27 @@ impl NativePlugin {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .map_err(|error| PluginError::Internal(format!("cannot start a plugin worker: {error}")))?;
+            .map_err(|error| {
+                PluginError::Internal(format!("cannot start a plugin worker: {error}"))
+            })?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             return Err(PluginError::Internal("the worker has no pipes".into()));
         };
-        Ok(Worker { child, stdin, stdout: BufReader::new(stdout), limits: limits.clone() })
+        Ok(Worker {
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+            limits: limits.clone(),
+        })
     }
 
     /// Sends one request to an idle worker (or a new one) and waits at most `limits.time`.
-    fn exchange(&self, request: &WorkerRequest, limits: &Limits) -> Result<WorkerResponse, PluginError> {
+    fn exchange(
+        &self,
+        request: &WorkerRequest,
+        limits: &Limits,
+    ) -> Result<WorkerResponse, PluginError> {
         let reused = self.idle.lock().ok().and_then(|mut idle| {
             let position = idle.iter().position(|worker| worker.limits == *limits)?;
             Some(idle.swap_remove(position))
@@ -159,14 +207,18 @@ impl NativePlugin {
             Some(worker) => worker,
             None => self.spawn(limits)?,
         };
-        let line = serde_json::to_string(request).map_err(|error| PluginError::Internal(error.to_string()))?;
+        let line = serde_json::to_string(request)
+            .map_err(|error| PluginError::Internal(error.to_string()))?;
         let pid = worker.child.id();
         let (cancel, cancelled) = mpsc::channel::<()>();
         let deadline = limits.time;
         let watchdog = std::thread::spawn(move || {
             if cancelled.recv_timeout(deadline) == Err(mpsc::RecvTimeoutError::Timeout) {
                 // The worker is ours and still running (we hold its `Child`): end it.
-                let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
                 return true;
             }
             false
@@ -179,8 +231,9 @@ impl NativePlugin {
         let timed_out = watchdog.join().unwrap_or(false);
         match exchanged {
             Ok(read) if read > 0 => {
-                let response = serde_json::from_str(&answer)
-                    .map_err(|error| PluginError::Crashed(format!("the worker answered nonsense: {error}")))?;
+                let response = serde_json::from_str(&answer).map_err(|error| {
+                    PluginError::Crashed(format!("the worker answered nonsense: {error}"))
+                })?;
                 if let Ok(mut idle) = self.idle.lock()
                     && idle.len() < self.max_idle
                 {
@@ -217,7 +270,9 @@ fn crash_error(status: Option<std::process::ExitStatus>, limits: &Limits) -> Plu
                     "the plugin aborted (a failed allocation aborts: its memory limit is {})",
                     bytesize::ByteSize(limits.memory)
                 )),
-                other => PluginError::Crashed(format!("the plugin's worker ended with signal {other}")),
+                other => {
+                    PluginError::Crashed(format!("the plugin's worker ended with signal {other}"))
+                }
             };
         }
     }

@@ -21,13 +21,16 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, Resource, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, ResourceLimiter,
+    Store, Trap,
+};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::limits::Limits;
 use super::{PluginError, TaskFiles};
-use metamorph_plugin_api::{ConvertError, Conversion, FormatInfo, PluginInfo};
+use metamorph_plugin_api::{Conversion, ConvertError, FormatInfo, PluginInfo};
 
 wasmtime::component::bindgen!({
     path: "../plugin-api/wit",
@@ -36,12 +39,14 @@ wasmtime::component::bindgen!({
     require_store_data_send: true,
 });
 
-use metamorph::plugin::types as wit;
+use self::metamorph::plugin::types as wit;
 
 /// How often the engine's epoch advances: the granularity of time limits.
 pub const TICK: Duration = Duration::from_millis(10);
 
 /// Most WebAssembly instances alive at once (the pooling allocator's size).
+/// Bytes of each pooled memory kept mapped between tasks (see `linear_memory_keep_resident`).
+const KEEP_RESIDENT: usize = 64 << 20;
 const MAX_INSTANCES: u32 = 64;
 
 /// What a task's store holds.
@@ -53,7 +58,10 @@ struct TaskState {
 
 impl WasiView for TaskState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -66,13 +74,23 @@ struct MemoryLimiter {
 }
 
 impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let allowed = desired <= self.max_memory;
         self.refused |= !allowed;
         Ok(allowed)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let allowed = desired <= 1_000_000;
         self.refused |= !allowed;
         Ok(allowed)
@@ -99,7 +117,10 @@ impl WasmEngine {
             .total_memories(MAX_INSTANCES * 2)
             .total_tables(MAX_INSTANCES * 4)
             .max_memories_per_component(2)
-            .max_memory_size(max_memory);
+            .max_memory_size(max_memory)
+            // A slot's memory is wiped with memset rather than returned to the kernel, up to
+            // this size: the next task then does not fault every page in again.
+            .linear_memory_keep_resident(KEEP_RESIDENT);
         let mut config = Config::new();
         config
             .wasm_component_model(true)
@@ -108,29 +129,49 @@ impl WasmEngine {
             .wasm_simd(true)
             .wasm_relaxed_simd(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
-        let engine = Engine::new(&config).map_err(|error| anyhow::anyhow!("cannot create the wasm engine: {error}"))?;
+        // `METAMORPH_WASM_PROFILER=perfmap` names the compiled plugin functions for `perf`
+        // (`/tmp/perf-<pid>.map`), to see where a plugin spends its time.
+        if std::env::var("METAMORPH_WASM_PROFILER").as_deref() == Ok("perfmap") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        let engine = Engine::new(&config)
+            .map_err(|error| anyhow::anyhow!("cannot create the wasm engine: {error}"))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|error| anyhow::anyhow!("cannot link WASI: {error}"))?;
         std::fs::create_dir_all(&cache_dir)?;
         let ticker = engine.weak();
-        std::thread::Builder::new().name("wasm-epoch".into()).spawn(move || {
-            while let Some(engine) = ticker.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
-                std::thread::sleep(TICK);
-            }
-        })?;
-        Ok(Arc::new(Self { engine, linker, cache_dir, max_memory }))
+        std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(TICK);
+                }
+            })?;
+        Ok(Arc::new(Self {
+            engine,
+            linker,
+            cache_dir,
+            max_memory,
+        }))
     }
 
     /// The artifact cache key of a component: its content and this engine's config.
     fn artifact_path(&self, wasm: &[u8]) -> PathBuf {
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut engine_hash);
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut engine_hash);
         let digest = Sha256::digest(wasm);
-        let content: String = digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect();
-        self.cache_dir.join(format!("{content}-{:016x}.cwasm", engine_hash.finish()))
+        let content: String = digest
+            .iter()
+            .take(16)
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        self.cache_dir
+            .join(format!("{content}-{:016x}.cwasm", engine_hash.finish()))
     }
 
     /// Loads a component from the cache, or compiles it and caches the artifact.
@@ -146,10 +187,15 @@ impl WasmEngine {
             let loaded = unsafe { Component::deserialize_file(&self.engine, &artifact) };
             match loaded {
                 Ok(component) => return Ok((component, true)),
-                Err(error) => tracing::warn!(artifact = %artifact.display(), %error, "cached artifact refused; recompiling"),
+                Err(error) => {
+                    tracing::warn!(artifact = %artifact.display(), %error, "cached artifact refused; recompiling");
+                }
             }
         }
-        let compiled = self.engine.precompile_component(wasm).map_err(|error| format!("not a valid component: {error}"))?;
+        let compiled = self
+            .engine
+            .precompile_component(wasm)
+            .map_err(|error| format!("not a valid component: {error}"))?;
         let temporary = artifact.with_extension(format!("tmp{}", std::process::id()));
         let written = File::create(&temporary)
             .and_then(|mut file| file.write_all(&compiled).and_then(|()| file.sync_all()))
@@ -166,19 +212,32 @@ impl WasmEngine {
 
     /// Compiles (or loads) a component, checks it exports the converter world, and asks it
     /// to describe itself within `limits`.
-    pub fn load(self: &Arc<Self>, wasm: &[u8], limits: &Limits) -> Result<(WasmPlugin, PluginInfo), String> {
+    pub fn load(
+        self: &Arc<Self>,
+        wasm: &[u8],
+        limits: &Limits,
+    ) -> Result<(WasmPlugin, PluginInfo), String> {
         let started = Instant::now();
         let (component, cached) = self.component(wasm)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .map_err(|error| format!("it does not fit the plugin contract: {error:#}"))?;
-        let pre = ConverterPluginPre::new(pre)
-            .map_err(|error| format!("it does not export `metamorph:plugin/converter@0.1.0`: {error:#}"))?;
-        let plugin = WasmPlugin { engine: self.clone(), pre };
-        let describe_limits = Limits { time: limits.time.min(Duration::from_secs(10)), ..limits.clone() };
+        let pre = ConverterPluginPre::new(pre).map_err(|error| {
+            format!("it does not export `metamorph:plugin/converter@0.1.0`: {error:#}")
+        })?;
+        let plugin = WasmPlugin {
+            engine: self.clone(),
+            pre,
+        };
+        let describe_limits = Limits {
+            time: limits.time.min(Duration::from_secs(10)),
+            ..limits.clone()
+        };
         let info = plugin
-            .call(&describe_limits, None, |bindings, store| bindings.metamorph_plugin_converter().call_describe(store))
+            .call(&describe_limits, None, |bindings, store| {
+                bindings.metamorph_plugin_converter().call_describe(store)
+            })
             .map_err(|error| format!("`describe` failed: {error}"))?;
         tracing::debug!(cached, elapsed = ?started.elapsed(), "loaded a wasm component");
         Ok((plugin, from_wit(info)))
@@ -203,13 +262,20 @@ impl WasmPlugin {
         let mut wasi = WasiCtxBuilder::new();
         if let Some(dir) = input_dir {
             wasi.preopened_dir(dir, "/input", FsPerms::ReadOnly)
-                .map_err(|error| PluginError::Internal(format!("cannot open the task folder: {error}")))?;
+                .map_err(|error| {
+                    PluginError::Internal(format!("cannot open the task folder: {error}"))
+                })?;
         }
-        let max_memory = usize::try_from(limits.memory).unwrap_or(usize::MAX).min(self.engine.max_memory);
+        let max_memory = usize::try_from(limits.memory)
+            .unwrap_or(usize::MAX)
+            .min(self.engine.max_memory);
         let state = TaskState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            limiter: MemoryLimiter { max_memory, refused: false },
+            limiter: MemoryLimiter {
+                max_memory,
+                refused: false,
+            },
         };
         let mut store = Store::new(&self.engine.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -235,13 +301,35 @@ impl WasmPlugin {
     }
 
     /// Converts `files.input` to `files.output` within `limits`.
-    pub fn convert(&self, files: &TaskFiles, source: &str, target: &str, options: &str, limits: &Limits) -> Result<(), PluginError> {
-        let input_dir = files.input.parent().ok_or_else(|| PluginError::Internal("the input has no folder".into()))?;
-        let input_name = files.input.file_name().and_then(|name| name.to_str()).unwrap_or("input");
-        let input_size = std::fs::metadata(&files.input).map_err(|error| PluginError::Internal(format!("cannot read the input: {error}")))?.len();
-        let file = File::create(&files.output).map_err(|error| PluginError::Internal(format!("cannot create the output: {error}")))?;
+    pub fn convert(
+        &self,
+        files: &TaskFiles,
+        source: &str,
+        target: &str,
+        options: &str,
+        limits: &Limits,
+    ) -> Result<(), PluginError> {
+        let input_dir = files
+            .input
+            .parent()
+            .ok_or_else(|| PluginError::Internal("the input has no folder".into()))?;
+        let input_name = files
+            .input
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("input");
+        let input_size = std::fs::metadata(&files.input)
+            .map_err(|error| PluginError::Internal(format!("cannot read the input: {error}")))?
+            .len();
+        let file = File::create(&files.output)
+            .map_err(|error| PluginError::Internal(format!("cannot create the output: {error}")))?;
         let exceeded = Arc::new(AtomicBool::new(false));
-        let stream = CappedFile { file: std::io::BufWriter::with_capacity(256 * 1024, file), written: 0, cap: limits.output, exceeded: exceeded.clone() };
+        let stream = CappedFile {
+            file: std::io::BufWriter::with_capacity(256 * 1024, file),
+            written: 0,
+            cap: limits.output,
+            exceeded: exceeded.clone(),
+        };
         let request = wit::ConvertRequest {
             input_path: format!("/input/{input_name}"),
             input_size,
@@ -250,9 +338,16 @@ impl WasmPlugin {
             options: options.to_owned(),
         };
         let result = self.call(limits, Some(input_dir), |bindings, store| {
-            let output: Resource<Box<dyn OutputStream>> = store.data_mut().table.push(Box::new(stream) as Box<dyn OutputStream>)?;
+            let output: Resource<Box<dyn OutputStream>> = store
+                .data_mut()
+                .table
+                .push(Box::new(stream) as Box<dyn OutputStream>)?;
             let borrowed = Resource::new_borrow(output.rep());
-            let result = bindings.metamorph_plugin_converter().call_convert(&mut *store, &request, borrowed)?;
+            let result = bindings.metamorph_plugin_converter().call_convert(
+                &mut *store,
+                &request,
+                borrowed,
+            )?;
             // Dropping the stream flushes the file.
             drop(store.data_mut().table.delete(output)?);
             Ok(result)
@@ -269,8 +364,12 @@ impl WasmPlugin {
     /// Makes an example file of `format`.
     pub fn template(&self, format: &str, limits: &Limits) -> Result<Vec<u8>, PluginError> {
         let format = format.to_owned();
-        self.call(limits, None, |bindings, store| bindings.metamorph_plugin_converter().call_template(store, &format))?
-            .map_err(|error| PluginError::Rejected(from_wit_error(error)))
+        self.call(limits, None, |bindings, store| {
+            bindings
+                .metamorph_plugin_converter()
+                .call_template(store, &format)
+        })?
+        .map_err(|error| PluginError::Rejected(from_wit_error(error)))
     }
 
     /// Time to instantiate and drop one instance (for benchmarks).
@@ -299,7 +398,9 @@ impl OutputStream for CappedFile {
         let length = bytes.len() as u64;
         if self.written + length > self.cap {
             self.exceeded.store(true, Ordering::Relaxed);
-            return Err(StreamError::LastOperationFailed(wasmtime::Error::msg("output size limit exceeded")));
+            return Err(StreamError::LastOperationFailed(wasmtime::Error::msg(
+                "output size limit exceeded",
+            )));
         }
         self.written += length;
         self.file
@@ -308,7 +409,9 @@ impl OutputStream for CappedFile {
     }
 
     fn flush(&mut self) -> StreamResult<()> {
-        self.file.flush().map_err(|error| StreamError::LastOperationFailed(wasmtime::Error::from(error)))
+        self.file
+            .flush()
+            .map_err(|error| StreamError::LastOperationFailed(wasmtime::Error::from(error)))
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {

@@ -3,14 +3,19 @@
 //! It limits itself (data segment, file size, no core dumps), loads one library, checks its
 //! ABI version, then answers one JSON request per line on standard input until it closes.
 //! This is the only module of the host that calls native code.
-#![allow(unsafe_code, reason = "loading and calling native plugin libraries over their C ABI")]
+#![allow(
+    unsafe_code,
+    reason = "loading and calling native plugin libraries over their C ABI"
+)]
 
 use std::ffi::CString;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
 use base64::Engine;
-use metamorph_plugin_api::native::{ABI_VERSION, Buffer, ENTRY_SYMBOL, PluginV1, Request, STATUS_ERROR, STATUS_OK};
+use metamorph_plugin_api::native::{
+    ABI_VERSION, Buffer, ENTRY_SYMBOL, PluginV1, Request, STATUS_ERROR, STATUS_OK,
+};
 use metamorph_plugin_api::{ConvertError, PluginInfo};
 
 use super::native::{WorkerRequest, WorkerResponse};
@@ -24,9 +29,14 @@ pub fn run(library: &Path, memory: u64, output: u64) -> anyhow::Result<()> {
     // SAFETY: every native plugin exports ENTRY_SYMBOL with exactly this signature
     // (`metamorph_plugin_api::native`); a library without it fails here.
     let entry = unsafe { library.get::<extern "C" fn() -> *const PluginV1>(ENTRY_SYMBOL) }
-        .map_err(|error| anyhow::anyhow!("the library exports no `metamorph_native_plugin_v1`: {error}"))?;
+        .map_err(|error| {
+            anyhow::anyhow!("the library exports no `metamorph_native_plugin_v1`: {error}")
+        })?;
     let table = entry();
-    anyhow::ensure!(!table.is_null(), "the plugin's entry returned no function table");
+    anyhow::ensure!(
+        !table.is_null(),
+        "the plugin's entry returned no function table"
+    );
     // SAFETY: checked non-null; the table is a static of the library, which stays loaded
     // until this process exits.
     let table: &PluginV1 = unsafe { &*table };
@@ -41,7 +51,9 @@ pub fn run(library: &Path, memory: u64, output: u64) -> anyhow::Result<()> {
         let line = line?;
         let response = match serde_json::from_str::<WorkerRequest>(&line) {
             Ok(request) => handle(table, request),
-            Err(error) => WorkerResponse::Panic { message: format!("bad request: {error}") },
+            Err(error) => WorkerResponse::Panic {
+                message: format!("bad request: {error}"),
+            },
         };
         writeln!(stdout, "{}", serde_json::to_string(&response)?)?;
         stdout.flush()?;
@@ -58,15 +70,32 @@ fn handle(table: &PluginV1, request: WorkerRequest) -> WorkerResponse {
             let bytes = take(table, out);
             match status {
                 STATUS_OK => match serde_json::from_slice::<PluginInfo>(&bytes) {
-                    Ok(info) => WorkerResponse::Ok { info: Some(info), bytes: None },
-                    Err(error) => WorkerResponse::Panic { message: format!("the description is not valid JSON: {error}") },
+                    Ok(info) => WorkerResponse::Ok {
+                        info: Some(info),
+                        bytes: None,
+                    },
+                    Err(error) => WorkerResponse::Panic {
+                        message: format!("the description is not valid JSON: {error}"),
+                    },
                 },
                 _ => failure(status, &bytes),
             }
         }
-        WorkerRequest::Convert { input, output, source, target, options } => {
-            let strings = [input.to_string_lossy().into_owned(), output.to_string_lossy().into_owned(), source, target, options]
-                .map(|text| CString::new(text).unwrap_or_default());
+        WorkerRequest::Convert {
+            input,
+            output,
+            source,
+            target,
+            options,
+        } => {
+            let strings = [
+                input.to_string_lossy().into_owned(),
+                output.to_string_lossy().into_owned(),
+                source,
+                target,
+                options,
+            ]
+            .map(|text| CString::new(text).unwrap_or_default());
             let request = Request {
                 input_path: strings[0].as_ptr(),
                 output_path: strings[1].as_ptr(),
@@ -79,7 +108,10 @@ fn handle(table: &PluginV1, request: WorkerRequest) -> WorkerResponse {
             let status = unsafe { (table.convert)(&request, &mut error) };
             let bytes = take(table, error);
             match status {
-                STATUS_OK => WorkerResponse::Ok { info: None, bytes: None },
+                STATUS_OK => WorkerResponse::Ok {
+                    info: None,
+                    bytes: None,
+                },
                 _ => failure(status, &bytes),
             }
         }
@@ -90,7 +122,10 @@ fn handle(table: &PluginV1, request: WorkerRequest) -> WorkerResponse {
             let status = unsafe { (table.template)(format.as_ptr(), &mut out) };
             let bytes = take(table, out);
             match status {
-                STATUS_OK => WorkerResponse::Ok { info: None, bytes: Some(base64::engine::general_purpose::STANDARD.encode(bytes)) },
+                STATUS_OK => WorkerResponse::Ok {
+                    info: None,
+                    bytes: Some(base64::engine::general_purpose::STANDARD.encode(bytes)),
+                },
                 _ => failure(status, &bytes),
             }
         }
@@ -115,7 +150,9 @@ fn failure(status: i32, bytes: &[u8]) -> WorkerResponse {
     {
         return WorkerResponse::Error { error };
     }
-    WorkerResponse::Panic { message: String::from_utf8_lossy(bytes).into_owned() }
+    WorkerResponse::Panic {
+        message: String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// Caps this process: anonymous memory (data segment), file size (past it the kernel sends

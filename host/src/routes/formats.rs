@@ -30,31 +30,55 @@ pub(super) fn endpoints(state: &AppState) -> Vec<Endpoint> {
     let finish = |result: ApiResult<Response>| result.unwrap_or_else(Reply::into_response);
     vec![
         Endpoint::get("/api/convert/formats", "listConversions")
-            .summary("formats", "Every conversion: pairs, their plugin, cost and options, and multi-step routes")
+            .summary(
+                "formats",
+                "Every conversion: pairs, their plugin, cost and options, and multi-step routes",
+            )
             .open(RateClass::Read)
             .json_response::<ConversionIndex>(StatusCode::OK, "The conversions")
-            .handle(with_state(state).map(|state: AppState| conversions(&state.plugins().catalog()))),
+            .handle(
+                with_state(state).map(|state: AppState| conversions(&state.plugins().catalog())),
+            ),
         Endpoint::get("/api/formats", "listFormats")
             .summary("formats", "Every format the service knows")
             .open(RateClass::Read)
             .json_response::<FormatList>(StatusCode::OK, "The formats")
             .handle(with_state(state).map(|state: AppState| list(&state.plugins().catalog()))),
         Endpoint::get("/api/formats/{fmt}", "getFormat")
-            .summary("formats", "A format: media types, extensions, category, what it converts to and from")
+            .summary(
+                "formats",
+                "A format: media types, extensions, category, what it converts to and from",
+            )
             .open(RateClass::Read)
-            .path_param::<String>("fmt", "The format, e.g. `png` (any spelling: `PNG`, `.png`)", "png")
+            .path_param::<String>(
+                "fmt",
+                "The format, e.g. `png` (any spelling: `PNG`, `.png`)",
+                "png",
+            )
             .json_response::<FormatView>(StatusCode::OK, "The format")
-            .handle(with_state(state).and(params()).map(move |state: AppState, params: PathParams| {
-                finish(format(&state.plugins().catalog(), &params))
-            })),
+            .handle(with_state(state).and(params()).map(
+                move |state: AppState, params: PathParams| {
+                    finish(format(&state.plugins().catalog(), &params))
+                },
+            )),
         Endpoint::get("/api/formats/{fmt}/template", "getFormatTemplate")
-            .summary("formats", "A small, valid example file of a format, made by a plugin")
+            .summary(
+                "formats",
+                "A small, valid example file of a format, made by a plugin",
+            )
             .open(RateClass::Read)
             .path_param::<String>("fmt", "The format", "png")
-            .response(StatusCode::OK, "The file", Some(("application/octet-stream", super::schema_of::<String>())))
+            .response(
+                StatusCode::OK,
+                "The file",
+                Some(("application/octet-stream", super::schema_of::<String>())),
+            )
             .handle(with_state(state).and(params()).then(template).map(finish)),
         Endpoint::get("/api/plugins", "listPlugins")
-            .summary("formats", "The plugins loaded, and the files refused with the reason")
+            .summary(
+                "formats",
+                "The plugins loaded, and the files refused with the reason",
+            )
             .open(RateClass::Read)
             .json_response::<PluginList>(StatusCode::OK, "The plugins")
             .handle(with_state(state).map(|state: AppState| plugins(&state.plugins().catalog()))),
@@ -133,7 +157,9 @@ fn conversions(catalog: &Catalog) -> Response {
     pairs.sort_by(|a, b| (&a.source, &a.target, &a.plugin).cmp(&(&b.source, &b.target, &b.plugin)));
     let mut routes = Vec::new();
     for source in &formats {
-        let Ok(source) = FormatName::parse(source) else { continue };
+        let Ok(source) = FormatName::parse(source) else {
+            continue;
+        };
         for (target, route) in catalog.graph.routes_from(&source) {
             if route.len() > 1 {
                 routes.push(RouteView {
@@ -152,7 +178,11 @@ fn conversions(catalog: &Catalog) -> Response {
             }
         }
     }
-    let index = ConversionIndex { formats: formats.into_iter().collect(), pairs, routes };
+    let index = ConversionIndex {
+        formats: formats.into_iter().collect(),
+        pairs,
+        routes,
+    };
     warp::reply::json(&index).into_response()
 }
 
@@ -164,7 +194,10 @@ pub(super) struct FormatList {
 }
 
 fn list(catalog: &Catalog) -> Response {
-    warp::reply::json(&FormatList { items: catalog.formats().into_values().collect() }).into_response()
+    warp::reply::json(&FormatList {
+        items: catalog.formats().into_values().collect(),
+    })
+    .into_response()
 }
 
 /// `GET /api/formats/{fmt}`.
@@ -183,41 +216,74 @@ pub(super) struct FormatView {
 
 fn parse_format(params: &PathParams) -> ApiResult<FormatName> {
     let text = params.get("fmt").unwrap_or_default();
-    FormatName::parse(text).map_err(|error| ApiError::new(ErrorCode::NotFound, format!("there is no format `{text}`: {error}")))
+    FormatName::parse(text).map_err(|error| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("there is no format `{text}`: {error}"),
+        )
+    })
 }
 
 fn unknown(name: &FormatName) -> ApiError {
-    ApiError::new(ErrorCode::NotFound, format!("there is no format `{name}`; GET /api/formats lists them"))
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("there is no format `{name}`; GET /api/formats lists them"),
+    )
 }
 
 fn format(catalog: &Catalog, params: &PathParams) -> ApiResult<Response> {
     let name = parse_format(params)?;
     let formats = catalog.formats();
-    let details = formats.get(name.as_str()).cloned().ok_or_else(|| unknown(&name))?;
-    let converts_to = catalog.graph.routes_from(&name).into_keys().map(|format| format.to_string()).collect();
+    let details = formats
+        .get(name.as_str())
+        .cloned()
+        .ok_or_else(|| unknown(&name))?;
+    let converts_to = catalog
+        .graph
+        .routes_from(&name)
+        .into_keys()
+        .map(|format| format.to_string())
+        .collect();
     let converts_from = formats
         .keys()
         .filter(|other| {
-            FormatName::parse(other).is_ok_and(|other| other != name && catalog.graph.route(&other, &name).is_some())
+            FormatName::parse(other)
+                .is_ok_and(|other| other != name && catalog.graph.route(&other, &name).is_some())
         })
         .cloned()
         .collect();
-    let view = FormatView { details, converts_to, converts_from, has_template: catalog.template_maker(&name).is_some() };
+    let view = FormatView {
+        details,
+        converts_to,
+        converts_from,
+        has_template: catalog.template_maker(&name).is_some(),
+    };
     Ok(warp::reply::json(&view).into_response())
 }
 
 async fn template(state: AppState, params: PathParams) -> ApiResult<Response> {
     let name = parse_format(&params)?;
     let catalog = state.plugins().catalog();
-    let details = catalog.formats().get(name.as_str()).cloned().ok_or_else(|| unknown(&name))?;
-    let plugin = catalog
-        .template_maker(&name)
+    let details = catalog
+        .formats()
+        .get(name.as_str())
         .cloned()
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no plugin makes example files of `{name}`")))?;
+        .ok_or_else(|| unknown(&name))?;
+    let plugin = catalog.template_maker(&name).cloned().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("no plugin makes example files of `{name}`"),
+        )
+    })?;
     let format = name.to_string();
-    let bytes = tokio::task::spawn_blocking(move || plugin.template(&format)).await.map_err(ApiError::internal)??;
+    let bytes = tokio::task::spawn_blocking(move || plugin.template(&format))
+        .await
+        .map_err(ApiError::internal)??;
     let mut response = Response::new(bytes.into());
-    let media_type = details.media_types.first().map_or("application/octet-stream", String::as_str);
+    let media_type = details
+        .media_types
+        .first()
+        .map_or("application/octet-stream", String::as_str);
     if let Ok(value) = HeaderValue::from_str(media_type) {
         response.headers_mut().insert(CONTENT_TYPE, value);
     }
@@ -266,5 +332,9 @@ fn plugins(catalog: &Catalog) -> Response {
             sha256: plugin.sha256.clone(),
         })
         .collect();
-    warp::reply::json(&PluginList { loaded, refused: catalog.refused.clone() }).into_response()
+    warp::reply::json(&PluginList {
+        loaded,
+        refused: catalog.refused.clone(),
+    })
+    .into_response()
 }

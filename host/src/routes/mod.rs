@@ -38,7 +38,7 @@ fn endpoints(state: &AppState, openapi: &ops::OpenApiSlot) -> Vec<Endpoint> {
     all.extend(api_keys::endpoints(state)); //        /api/api-keys…
     all.extend(meta::endpoints(state)); //            GET /api/_meta[/{resource}]
     all.extend(crate::resources::endpoints(state)); // /api/{resource}… generated CRUD
-        all.extend(audit::endpoints(state)); //           GET /api/audit
+    all.extend(audit::endpoints(state)); //           GET /api/audit
     all.extend(formats::endpoints(state)); //         /api/formats…, /api/convert/formats, /api/plugins
     all.extend(ops::endpoints(state, openapi)); //    GET /metrics, /openapi.json, /docs…
     all

@@ -16,7 +16,11 @@ impl Converter for Liar {
         info
     }
 
-    fn convert(_request: &Request, _input: &mut Input, _output: &mut Output<'_>) -> Result<(), ConvertError> {
+    fn convert(
+        _request: &Request,
+        _input: &mut Input,
+        _output: &mut Output<'_>,
+    ) -> Result<(), ConvertError> {
         Err(ConvertError::unsupported("the liar converts nothing"))
     }
 }

@@ -1,0 +1,556 @@
+//! The plugin runtime: loading, refusing, limits, hot reload, formats and templates.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use metamorph_tests::{
+    Auth, Backend, Cli, Server, assert_problem, corpus, header, install_plugins, plugin_artifact,
+};
+use serde_json::Value;
+
+const IMAGE: &str = "metamorph_plugin_image.wasm";
+const HOSTILE: &str = "metamorph_fixture_hostile.wasm";
+const HOSTILE_NATIVE: &str = "libmetamorph_fixture_hostile.so";
+const LIAR: &str = "metamorph_fixture_liar.wasm";
+
+/// What ImageMagick says of an image: `(format, width, height)`.
+pub(crate) fn identify(path: &std::path::Path) -> Result<(String, u32, u32)> {
+    let output = Command::new("identify")
+        .args(["-format", "%m %w %h\\n"])
+        .arg(path)
+        .output()?;
+    ensure!(
+        output.status.success(),
+        "identify {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout)?;
+    let first = text.lines().next().context("identify said nothing")?;
+    let mut parts = first.split_whitespace();
+    let format = parts.next().context("format")?.to_owned();
+    let width = parts.next().context("width")?.parse()?;
+    let height = parts.next().context("height")?.parse()?;
+    Ok((format, width, height))
+}
+
+#[test]
+fn hostile_plugins_are_contained_and_the_server_keeps_answering() -> Result<()> {
+    let server = Server::builder(Backend::Sqlite)
+        .plugins(&[HOSTILE, HOSTILE_NATIVE])
+        .env("METAMORPH_PLUGINS__TIME_LIMIT", "2s")
+        .env("METAMORPH_PLUGINS__MEMORY_LIMIT", "128MiB")
+        .env("METAMORPH_PLUGINS__OUTPUT_LIMIT", "1MiB")
+        .start()?;
+    let plugins = server.expect("GET", "/api/plugins", &Auth::None, None, 200)?;
+    let names: Vec<&str> = plugins["loaded"]
+        .as_array()
+        .context("loaded")?
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    ensure!(
+        names.contains(&"hostile") && names.contains(&"hostile-native"),
+        "{plugins}"
+    );
+
+    // The hostile plugin makes "templates" of made-up formats that misbehave. Both the
+    // WebAssembly build and the native build (in a worker process) are tried.
+    let cases = [
+        ("hang", 504, "converter_timed_out"),
+        ("crash", 502, "converter_failed"),
+        ("segfault", 502, "converter_failed"),
+        ("flood", 502, "converter_failed"),
+    ];
+    let health = |server: &Server| -> Result<()> {
+        ensure!(
+            server.get("/api/health")?.status() == 200,
+            "the server still answers"
+        );
+        Ok(())
+    };
+    for (format, status, code) in cases {
+        let started = std::time::Instant::now();
+        let response = server.get(&format!("/api/formats/{format}/template"))?;
+        let problem = assert_problem(response, status, code)?;
+        ensure!(
+            started.elapsed() < Duration::from_secs(10),
+            "{format} was not stopped in time"
+        );
+        ensure!(
+            !problem["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("panics on request"),
+            "internals stay in the log"
+        );
+        health(&server)?;
+    }
+    // A memory bomb in wasm hits the limiter; natively the worker's data limit.
+    let response = server.get("/api/formats/bomb/template")?;
+    let status = response.status().as_u16();
+    ensure!(status == 422 || status == 502, "bomb answered {status}");
+    health(&server)?;
+    ensure!(
+        server.get("/api/formats/echo/template")?.text()? == "an example of echo\n",
+        "a well-behaved call still works"
+    );
+    Ok(())
+}
+
+#[test]
+fn conversions_are_contained_in_both_sandboxes_with_typed_errors() -> Result<()> {
+    let input_dir = tempfile::tempdir()?;
+    let input = input_dir.path().join("in.txt");
+    std::fs::write(&input, "hello")?;
+    for artifact in [HOSTILE, HOSTILE_NATIVE] {
+        let cli = Cli::with_plugins(&[artifact])?
+            .env("METAMORPH_PLUGINS__TIME_LIMIT", "2s")
+            .env("METAMORPH_PLUGINS__MEMORY_LIMIT", "128MiB")
+            .env("METAMORPH_PLUGINS__OUTPUT_LIMIT", "1MiB");
+        let echo = cli.convert(&input, "txt", &[r#"behaviour="echo""#])?;
+        ensure!(
+            echo.success && std::fs::read_to_string(&echo.output)? == "hello",
+            "{artifact}: {echo:?}"
+        );
+        for (behaviour, code) in [
+            ("refuse", "malformed_input"),
+            ("panic", "converter_failed"),
+            ("segfault", "converter_failed"),
+            ("loop", "converter_timed_out"),
+            ("flood", "limit_exceeded"),
+        ] {
+            let run = cli.convert(&input, "txt", &[&format!("behaviour=\"{behaviour}\"")])?;
+            ensure!(
+                !run.success && run.stderr.contains(code),
+                "{artifact} {behaviour}: {}",
+                run.stderr
+            );
+            ensure!(
+                run.elapsed < Duration::from_secs(10),
+                "{artifact} {behaviour} took {:?}",
+                run.elapsed
+            );
+        }
+        let bomb = cli.convert(&input, "txt", &[r#"behaviour="allocate""#])?;
+        ensure!(!bomb.success, "{artifact}: the allocation bomb fails");
+        ensure!(
+            bomb.stderr.contains("memory limit") || bomb.stderr.contains("limit_exceeded"),
+            "{artifact}: {}",
+            bomb.stderr
+        );
+        let bad = cli.convert(&input, "txt", &[r#"behaviour="dance""#])?;
+        ensure!(
+            !bad.success && bad.stderr.contains("invalid_options"),
+            "{artifact}: {}",
+            bad.stderr
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_lying_plugin_is_refused_with_the_reason_and_listed_as_refused() -> Result<()> {
+    let server = Server::builder(Backend::Sqlite)
+        .plugins(&[LIAR, IMAGE])
+        .start()?;
+    let plugins = server.expect("GET", "/api/plugins", &Auth::None, None, 200)?;
+    ensure!(
+        plugins["loaded"].as_array().map(Vec::len) == Some(1),
+        "{plugins}"
+    );
+    let refused = &plugins["refused"][0];
+    ensure!(refused["file"] == LIAR, "{plugins}");
+    ensure!(
+        refused["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not JSON"),
+        "{refused}"
+    );
+    ensure!(
+        !refused
+            .to_string()
+            .contains(&server.plugins_dir().display().to_string()),
+        "no server paths: {refused}"
+    );
+    server.wait_for_log(|line| {
+        line["message"] == "plugin refused"
+            && line["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("not JSON"))
+    })?;
+
+    let cli = Cli::with_plugins(&[LIAR])?;
+    let listed = cli.command()?.args(["plugins", "list"]).output()?;
+    let text = String::from_utf8(listed.stdout)?;
+    ensure!(text.contains("refused:") && text.contains(LIAR), "{text}");
+    let checked = cli
+        .command()?
+        .args(["plugins", "check"])
+        .arg(cli.plugins_dir().join(LIAR))
+        .output()?;
+    ensure!(
+        !checked.status.success(),
+        "check exits non-zero for a refused plugin"
+    );
+    ensure!(
+        String::from_utf8_lossy(&checked.stderr).contains("refused"),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    Ok(())
+}
+
+fn pairs(server: &Server) -> Result<Vec<(String, String, String)>> {
+    let index = server.expect("GET", "/api/convert/formats", &Auth::None, None, 200)?;
+    Ok(index["pairs"]
+        .as_array()
+        .context("pairs")?
+        .iter()
+        .map(|pair| {
+            let field = |name: &str| pair[name].as_str().unwrap_or_default().to_owned();
+            (field("plugin"), field("source"), field("target"))
+        })
+        .collect())
+}
+
+fn wait_until(what: &str, condition: impl Fn() -> Result<bool>) -> Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if condition()? {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    anyhow::bail!("timed out waiting until {what}")
+}
+
+#[test]
+fn hot_reload_adds_replaces_and_removes_plugins_while_tasks_finish_on_their_version() -> Result<()>
+{
+    let server = Server::builder(Backend::Sqlite)
+        .env("METAMORPH_PLUGINS__RELOAD_INTERVAL", "200ms")
+        .start()?;
+    ensure!(pairs(&server)?.is_empty());
+    let dir = server.plugins_dir();
+
+    // Added: copied in under a temporary name, then renamed, as an operator should.
+    install_plugins(&dir, &[IMAGE])?;
+    wait_until("the image plugin is loaded", || {
+        Ok(pairs(&server)?
+            .iter()
+            .any(|(plugin, _, _)| plugin == "image"))
+    })?;
+    ensure!(server.get("/api/formats/png/template")?.status() == 200);
+
+    // Replaced: the same file name now holds another plugin.
+    let replacement = dir.join("replacement.partial");
+    std::fs::copy(plugin_artifact(HOSTILE)?, &replacement)?;
+    std::fs::rename(&replacement, dir.join(IMAGE))?;
+    wait_until("the file's new plugin replaces the old", || {
+        let now = pairs(&server)?;
+        Ok(now.iter().any(|(plugin, _, _)| plugin == "hostile")
+            && !now.iter().any(|(plugin, _, _)| plugin == "image"))
+    })?;
+    assert_problem(server.get("/api/formats/png/template")?, 404, "not_found")?;
+
+    // A task that started before its plugin was removed finishes on that plugin.
+    let url = server.url("/api/formats/slow/template");
+    let slow = std::thread::spawn(move || -> Result<(u16, String)> {
+        let response = reqwest::blocking::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(30))
+            .send()?;
+        Ok((response.status().as_u16(), response.text()?))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::remove_file(dir.join(IMAGE))?;
+    wait_until("the removed plugin is gone", || {
+        Ok(pairs(&server)?.is_empty())
+    })?;
+    let (status, body) = slow
+        .join()
+        .map_err(|_panic| anyhow::anyhow!("the request thread panicked"))??;
+    ensure!(
+        status == 200 && body == "an example of slow\n",
+        "the running task finished: {status} {body}"
+    );
+    assert_problem(server.get("/api/formats/slow/template")?, 404, "not_found")?;
+    server.wait_for_log(|line| line["message"] == "plugins reloaded")?;
+    Ok(())
+}
+
+#[test]
+fn formats_describe_themselves_and_templates_are_real_files() -> Result<()> {
+    let server = Server::builder(Backend::Sqlite).plugins(&[IMAGE]).start()?;
+    let formats = server.expect("GET", "/api/formats", &Auth::None, None, 200)?;
+    ensure!(
+        formats["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|f| f["name"] == "webp"))
+    );
+
+    // Any spelling of a format finds it.
+    for spelling in ["jpg", "JPEG", ".jpe"] {
+        let jpg = server.expect(
+            "GET",
+            &format!("/api/formats/{spelling}"),
+            &Auth::None,
+            None,
+            200,
+        )?;
+        ensure!(
+            jpg["name"] == "jpg"
+                && jpg["media_types"][0] == "image/jpeg"
+                && jpg["category"] == "image",
+            "{jpg}"
+        );
+        ensure!(
+            jpg["converts_to"]
+                .as_array()
+                .is_some_and(|to| to.iter().any(|f| f == "webp")),
+            "{jpg}"
+        );
+        ensure!(
+            jpg["converts_from"]
+                .as_array()
+                .is_some_and(|from| from.iter().any(|f| f == "tif")),
+            "{jpg}"
+        );
+        ensure!(jpg["has_template"] == true);
+    }
+    assert_problem(server.get("/api/formats/nonsense")?, 404, "not_found")?;
+    assert_problem(server.get("/api/formats/..%2Fetc")?, 404, "not_found")?;
+    assert_problem(server.get("/api/formats/pdf/template")?, 404, "not_found")?;
+
+    let scratch = tempfile::tempdir()?;
+    for format in [
+        "png", "jpg", "gif", "webp", "bmp", "tif", "ico", "qoi", "pnm", "tga",
+    ] {
+        let response = server.get(&format!("/api/formats/{format}/template"))?;
+        ensure!(response.status() == 200, "{format}: {}", response.status());
+        let media_type = header(&response, "content-type");
+        let path = scratch.path().join(format!("example.{format}"));
+        std::fs::write(&path, response.bytes()?)?;
+        if format == "qoi" {
+            // ImageMagick 6 does not read QOI; check its signature instead.
+            ensure!(std::fs::read(&path)?.starts_with(b"qoif"), "qoi");
+            continue;
+        }
+        let (kind, width, height) = identify(&path)?;
+        ensure!(
+            (width, height) == (64, 48),
+            "{format}: {kind} {width}×{height}"
+        );
+        ensure!(!media_type.is_empty(), "{format} has a media type");
+    }
+
+    let index = server.expect("GET", "/api/convert/formats", &Auth::None, None, 200)?;
+    let pair = index["pairs"]
+        .as_array()
+        .context("pairs")?
+        .iter()
+        .find(|pair| pair["source"] == "png" && pair["target"] == "jpg")
+        .context("png → jpg is listed")?;
+    ensure!(
+        pair["plugin"] == "image" && pair["kind"] == "wasm" && pair["cost"].as_u64().is_some(),
+        "{pair}"
+    );
+    ensure!(
+        pair["options_schema"]["properties"]["quality"].is_object(),
+        "{pair}"
+    );
+    let _: &Value = &index["routes"];
+    Ok(())
+}
+
+#[test]
+fn the_compiled_plugin_is_cached_so_a_restart_loads_it_at_once() -> Result<()> {
+    let cli = Cli::with_plugins(&[IMAGE])?;
+    let first = cli
+        .command()?
+        .env("METAMORPH_LOG", "info")
+        .args(["--log-format", "json", "plugins", "list"])
+        .output()?;
+    ensure!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let cache = cli.scratch().join("data/cache/plugins");
+    let artifacts: Vec<_> = std::fs::read_dir(&cache)?.filter_map(Result::ok).collect();
+    ensure!(artifacts.len() == 1, "one precompiled artifact is cached");
+    ensure!(
+        artifacts[0]
+            .path()
+            .extension()
+            .is_some_and(|ext| ext == "cwasm")
+    );
+    let loaded_in = |output: &std::process::Output| -> Result<u64> {
+        String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| line["message"] == "plugins loaded")
+            .and_then(|line| line["elapsed_ms"].as_u64())
+            .context("no load time logged")
+    };
+    let second = cli
+        .command()?
+        .env("METAMORPH_LOG", "info")
+        .args(["--log-format", "json", "plugins", "list"])
+        .output()?;
+    let (cold, warm) = (loaded_in(&first)?, loaded_in(&second)?);
+    ensure!(
+        warm <= cold,
+        "the cached load ({warm} ms) is not slower than the compile ({cold} ms)"
+    );
+    Ok(())
+}
+
+#[test]
+fn every_image_pair_converts_real_files_checked_by_imagemagick() -> Result<()> {
+    let cli = Cli::with_plugins(&[IMAGE])?;
+    let sources = [
+        ("png", "image/png-rgba-alpha.png"),
+        ("jpg", "image/jpeg-exif-gps.jpg"),
+        ("gif", "image/gif-static.gif"),
+        ("webp", "image/webp-lossy.webp"),
+        ("bmp", "image/bmp-rgb24.bmp"),
+        ("tif", "image/tiff-rgb.tif"),
+        ("ico", "image/ico-png-embedded.ico"),
+    ];
+    // Formats the corpus lacks are made by the plugin's own templates.
+    let scratch = cli.scratch();
+    let mut inputs: Vec<(String, std::path::PathBuf)> = sources
+        .iter()
+        .map(|(f, p)| ((*f).to_owned(), corpus(p)))
+        .collect();
+    for format in ["tga", "qoi", "pnm"] {
+        let path = scratch.join(format!("template.{format}"));
+        let png = corpus("image/png-palette.png");
+        let made = cli.convert(&png, format, &[])?;
+        ensure!(made.success, "{format}: {}", made.stderr);
+        std::fs::rename(&made.output, &path)?;
+        inputs.push((format.to_owned(), path));
+    }
+    let magick_name = |format: &str| match format {
+        "jpg" => "JPEG".to_owned(),
+        "tif" => "TIFF".to_owned(),
+        "pnm" => "PPM".to_owned(),
+        other => other.to_uppercase(),
+    };
+    for (source, input) in &inputs {
+        let (_, width, height) = if source == "qoi" {
+            (String::new(), 32, 32)
+        } else {
+            identify(input)?
+        };
+        for target in [
+            "png", "jpg", "gif", "webp", "bmp", "tif", "ico", "tga", "pnm",
+        ] {
+            let run = cli.convert(input, target, &[])?;
+            ensure!(run.success, "{source} → {target}: {}", run.stderr);
+            let (kind, w, h) = identify(&run.output)?;
+            if target == "ico" {
+                // An ICO holding a PNG image (as Windows Vista and later write them):
+                // ImageMagick names the embedded image's format.
+                ensure!(
+                    std::fs::read(&run.output)?.starts_with(&[0, 0, 1, 0]),
+                    "{source} → ico: not an icon directory"
+                );
+            } else {
+                let expected_kind = magick_name(target);
+                // BMP3 is a BMP without alpha; PPM, PGM and PAM are all PNM.
+                let same =
+                    kind.starts_with(&expected_kind) || (target == "pnm" && kind.starts_with('P'));
+                ensure!(same, "{source} → {target}: ImageMagick says {kind}");
+            }
+            let fits = if target == "ico" {
+                w <= 256 && h <= 256
+            } else {
+                (w, h) == (width, height)
+            };
+            ensure!(
+                fits,
+                "{source} → {target}: {w}×{h}, expected {width}×{height}"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn malformed_images_and_bombs_fail_typed_and_fast() -> Result<()> {
+    let cli = Cli::with_plugins(&[IMAGE])?.env("METAMORPH_PLUGINS__MEMORY_LIMIT", "64MiB");
+    for file in [
+        "malformed/png-bad-ihdr-crc.png",
+        "malformed/png-bad-signature.png",
+        "malformed/jpeg-truncated.jpg",
+        "malformed/bmp-short.bmp",
+        "malformed/webp-fuzzed-vp8l.webp",
+        "malformed/tiff-bad-strip.tif",
+        "malformed/gif-truncated.gif",
+        "malformed/png-truncated.png",
+        "malformed/jpeg-bad-exif.jpg",
+    ] {
+        let run = cli.convert(&corpus(file), "png", &[])?;
+        let typed = run.stderr.contains("malformed_input");
+        ensure!(run.success || typed, "{file}: {}", run.stderr);
+        ensure!(
+            !run.stderr.contains("converter_failed") && !run.stderr.contains("timed_out"),
+            "{file}: {}",
+            run.stderr
+        );
+        if run.success {
+            identify(&run.output)?;
+        }
+    }
+    // A PNG declaring 100 000 × 100 000 pixels, refused before anything is allocated, even
+    // with a 64 MiB memory limit.
+    let bomb = cli.scratch().join("bomb.png");
+    std::fs::write(&bomb, png_bomb())?;
+    let run = cli.convert(&bomb, "jpg", &[])?;
+    ensure!(
+        !run.success && run.stderr.contains("limit_exceeded") && run.stderr.contains("30000"),
+        "{}",
+        run.stderr
+    );
+    ensure!(
+        run.elapsed < Duration::from_secs(5),
+        "refused quickly: {:?}",
+        run.elapsed
+    );
+    Ok(())
+}
+
+/// A PNG header claiming 100 000 × 100 000 RGBA pixels, with a valid checksum.
+fn png_bomb() -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xffff_ffff_u32;
+        for byte in bytes {
+            crc ^= u32::from(*byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    let mut chunk = b"IHDR".to_vec();
+    chunk.extend(100_000_u32.to_be_bytes());
+    chunk.extend(100_000_u32.to_be_bytes());
+    chunk.extend([8, 6, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(13_u32.to_be_bytes());
+    png.extend(&chunk);
+    png.extend(crc32(&chunk).to_be_bytes());
+    png.extend(0_u32.to_be_bytes());
+    png.extend(b"IEND");
+    png.extend(crc32(b"IEND").to_be_bytes());
+    png
+}
