@@ -21,7 +21,9 @@ pub const MAX_SIDE: u32 = 30_000;
 pub const MAX_ALLOC: u64 = 768 * 1024 * 1024;
 
 /// Every format read and written.
-pub const FORMATS: [&str; 10] = ["png", "jpg", "gif", "webp", "bmp", "tif", "ico", "tga", "qoi", "pnm"];
+pub const FORMATS: [&str; 10] = [
+    "png", "jpg", "gif", "webp", "bmp", "tif", "ico", "tga", "qoi", "pnm",
+];
 
 /// Relative cost of decoding a format (a 2-megapixel image, roughly milliseconds).
 fn decode_cost(format: &str) -> u32 {
@@ -50,7 +52,14 @@ pub struct ImagePlugin;
 
 impl Converter for ImagePlugin {
     fn describe() -> PluginInfo {
-        let mut info = PluginInfo::new("image", env!("CARGO_PKG_VERSION"))
+        // Built natively (feature `native`, for benchmarks against the sandbox) it takes
+        // another name, so both can be installed side by side.
+        let name = if cfg!(feature = "native") {
+            "image-native"
+        } else {
+            "image"
+        };
+        let mut info = PluginInfo::new(name, env!("CARGO_PKG_VERSION"))
             .description("Raster images: png, jpg, gif, webp, bmp, tif, ico, tga, qoi and pnm, in every direction")
             .options::<BasicOptions>();
         for source in FORMATS {
@@ -70,7 +79,11 @@ impl Converter for ImagePlugin {
         info
     }
 
-    fn convert(request: &Request, input: &mut Input, output: &mut Output<'_>) -> Result<(), ConvertError> {
+    fn convert(
+        request: &Request,
+        input: &mut Input,
+        output: &mut Output<'_>,
+    ) -> Result<(), ConvertError> {
         let source = pipeline::format(&request.source)?;
         let target = pipeline::format(&request.target)?;
         let settings = pipeline::settings(request, target)?;
@@ -85,6 +98,8 @@ impl Converter for ImagePlugin {
 }
 
 metamorph_plugin_api::export_plugin!(ImagePlugin);
+#[cfg(feature = "native")]
+metamorph_plugin_api::export_native_plugin!(ImagePlugin);
 
 #[cfg(test)]
 mod tests;

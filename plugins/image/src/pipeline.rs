@@ -1,8 +1,7 @@
 //! Decode, orient, resize, flatten and encode.
 
-use std::io::{Cursor, Write};
+use std::io::{BufWriter, Cursor, Write};
 
-use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::codecs::webp::WebPEncoder;
 use image::error::{ImageError, LimitErrorKind};
@@ -10,7 +9,10 @@ use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, Rgb, RgbImage};
 use metamorph_plugin_api::{ConvertError, Input, Output, Request};
 
-use crate::options::{BasicOptions, Compression, Filter, Fit, JpegOptions, PngOptions, Settings, WebpOptions, parse_colour};
+use crate::options::{
+    BasicOptions, Compression, Filter, Fit, JpegOptions, PngOptions, Settings, WebpOptions,
+    parse_colour,
+};
 use crate::{MAX_ALLOC, MAX_SIDE};
 
 /// The `image` format of a canonical format name.
@@ -26,7 +28,11 @@ pub(crate) fn format(name: &str) -> Result<ImageFormat, ConvertError> {
         "tga" => ImageFormat::Tga,
         "qoi" => ImageFormat::Qoi,
         "pnm" => ImageFormat::Pnm,
-        other => return Err(ConvertError::unsupported(format!("the image plugin does not handle `{other}`"))),
+        other => {
+            return Err(ConvertError::unsupported(format!(
+                "the image plugin does not handle `{other}`"
+            )));
+        }
     })
 }
 
@@ -58,13 +64,17 @@ pub(crate) fn settings(request: &Request, target: ImageFormat) -> Result<Setting
             let options = common!(JpegOptions);
             if let Some(quality) = options.quality {
                 if !(1..=100).contains(&quality) {
-                    return Err(ConvertError::invalid_options(format!("`quality` is 1 to 100, not {quality}")));
+                    return Err(ConvertError::invalid_options(format!(
+                        "`quality` is 1 to 100, not {quality}"
+                    )));
                 }
                 settings.quality = quality;
             }
             if let Some(colour) = &options.background {
                 settings.background = parse_colour(colour).ok_or_else(|| {
-                    ConvertError::invalid_options(format!("`background` is a colour like #ffffff, not `{colour}`"))
+                    ConvertError::invalid_options(format!(
+                        "`background` is a colour like #ffffff, not `{colour}`"
+                    ))
                 })?;
             }
         }
@@ -88,7 +98,9 @@ pub(crate) fn settings(request: &Request, target: ImageFormat) -> Result<Setting
         if let Some(value) = value
             && !(1..=MAX_SIDE).contains(&value)
         {
-            return Err(ConvertError::invalid_options(format!("`{name}` is 1 to {MAX_SIDE}, not {value}")));
+            return Err(ConvertError::invalid_options(format!(
+                "`{name}` is 1 to {MAX_SIDE}, not {value}"
+            )));
         }
     }
     Ok(settings)
@@ -117,32 +129,46 @@ fn decode_error(error: ImageError, format: ImageFormat) -> ConvertError {
 }
 
 fn name(format: ImageFormat) -> &'static str {
-    format.extensions_str().first().map_or("image", |extension| match *extension {
-        "jpg" | "jpeg" => "JPEG",
-        "png" => "PNG",
-        "gif" => "GIF",
-        "webp" => "WebP",
-        "bmp" => "BMP",
-        "tif" | "tiff" => "TIFF",
-        "ico" => "ICO",
-        "tga" => "TGA",
-        "qoi" => "QOI",
-        _ => "PNM",
-    })
+    format
+        .extensions_str()
+        .first()
+        .map_or("image", |extension| match *extension {
+            "jpg" | "jpeg" => "JPEG",
+            "png" => "PNG",
+            "gif" => "GIF",
+            "webp" => "WebP",
+            "bmp" => "BMP",
+            "tif" | "tiff" => "TIFF",
+            "ico" => "ICO",
+            "tga" => "TGA",
+            "qoi" => "QOI",
+            _ => "PNM",
+        })
 }
 
 /// Decodes the input (first frame), within the limits, with its EXIF orientation applied
 /// when asked.
-pub(crate) fn decode(input: &Input, format: ImageFormat, auto_orient: bool) -> Result<DynamicImage, ConvertError> {
+pub(crate) fn decode(
+    input: &Input,
+    format: ImageFormat,
+    auto_orient: bool,
+) -> Result<DynamicImage, ConvertError> {
     let mut reader = ImageReader::with_format(input.reader()?, format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(|error| decode_error(error, format))?;
-    let orientation = if auto_orient { decoder.orientation().ok() } else { None };
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|error| decode_error(error, format))?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|error| decode_error(error, format))?;
+    let orientation = if auto_orient {
+        decoder.orientation().ok()
+    } else {
+        None
+    };
+    let mut image =
+        DynamicImage::from_decoder(decoder).map_err(|error| decode_error(error, format))?;
     if let Some(orientation) = orientation {
         image.apply_orientation(orientation);
     }
@@ -182,7 +208,8 @@ pub(crate) fn resize(image: DynamicImage, settings: &Settings) -> DynamicImage {
 
 /// `side × target / reference`, rounded, at least 1.
 fn scaled(side: u32, target: u32, reference: u32) -> u32 {
-    let value = (u64::from(side) * u64::from(target) + u64::from(reference) / 2) / u64::from(reference.max(1));
+    let value = (u64::from(side) * u64::from(target) + u64::from(reference) / 2)
+        / u64::from(reference.max(1));
     u32::try_from(value.max(1)).unwrap_or(u32::MAX)
 }
 
@@ -199,7 +226,11 @@ fn flatten(image: &DynamicImage, background: [u8; 3]) -> RgbImage {
             let mixed = (u16::from(channel) * alpha + u16::from(base) * (255 - alpha) + 127) / 255;
             u8::try_from(mixed).unwrap_or(u8::MAX)
         };
-        *out = Rgb([blend(pixel[0], background[0]), blend(pixel[1], background[1]), blend(pixel[2], background[2])]);
+        *out = Rgb([
+            blend(pixel[0], background[0]),
+            blend(pixel[1], background[1]),
+            blend(pixel[2], background[2]),
+        ]);
     }
     rgb
 }
@@ -212,33 +243,42 @@ fn encode_error(error: ImageError, format: ImageFormat) -> ConvertError {
 }
 
 /// Encodes the image as `format`.
-pub(crate) fn encode(image: &DynamicImage, format: ImageFormat, settings: &Settings, output: &mut Output<'_>) -> Result<(), ConvertError> {
+pub(crate) fn encode(
+    image: &DynamicImage,
+    format: ImageFormat,
+    settings: &Settings,
+    output: &mut Output<'_>,
+) -> Result<(), ConvertError> {
     let failed = |error| encode_error(error, format);
     match format {
-        ImageFormat::Jpeg => {
-            let encoder = JpegEncoder::new_with_quality(&mut *output, settings.quality);
-            if image.color().channel_count() <= 2 {
-                image.to_luma8().write_with_encoder(encoder).map_err(failed)
-            } else {
-                flatten(image, settings.background).write_with_encoder(encoder).map_err(failed)
-            }
-        }
+        ImageFormat::Jpeg => encode_jpeg(image, settings, output),
         ImageFormat::Png => {
             let compression = match settings.compression {
                 Compression::Fast => CompressionType::Fast,
                 Compression::Default => CompressionType::Default,
                 Compression::Best => CompressionType::Best,
             };
-            let encoder = PngEncoder::new_with_quality(&mut *output, compression, PngFilter::Adaptive);
-            image.write_with_encoder(encoder).map_err(failed)
+            let mut writer = BufWriter::with_capacity(WRITE_BUFFER, &mut *output);
+            let encoder =
+                PngEncoder::new_with_quality(&mut writer, compression, PngFilter::Adaptive);
+            image.write_with_encoder(encoder).map_err(failed)?;
+            Ok(writer.flush()?)
         }
         ImageFormat::WebP => {
-            let encoder = WebPEncoder::new_lossless(&mut *output);
+            let mut writer = BufWriter::with_capacity(WRITE_BUFFER, &mut *output);
+            let encoder = WebPEncoder::new_lossless(&mut writer);
             if image.color().has_alpha() {
-                image.to_rgba8().write_with_encoder(encoder).map_err(failed)
+                image
+                    .to_rgba8()
+                    .write_with_encoder(encoder)
+                    .map_err(failed)?;
             } else {
-                image.to_rgb8().write_with_encoder(encoder).map_err(failed)
+                image
+                    .to_rgb8()
+                    .write_with_encoder(encoder)
+                    .map_err(failed)?;
             }
+            Ok(writer.flush()?)
         }
         ImageFormat::Ico => {
             // Icons hold at most 256×256.
@@ -260,7 +300,9 @@ pub(crate) fn encode(image: &DynamicImage, format: ImageFormat, settings: &Setti
         ImageFormat::Bmp | ImageFormat::Pnm => {
             let converted = match (image.color().has_alpha(), image.color().channel_count()) {
                 (false, 1) => DynamicImage::ImageLuma8(image.to_luma8()),
-                (true, _) if format == ImageFormat::Bmp => DynamicImage::ImageRgba8(image.to_rgba8()),
+                (true, _) if format == ImageFormat::Bmp => {
+                    DynamicImage::ImageRgba8(image.to_rgba8())
+                }
                 _ => DynamicImage::ImageRgb8(flatten(image, settings.background)),
             };
             via_buffer(&converted, format, output)
@@ -269,10 +311,56 @@ pub(crate) fn encode(image: &DynamicImage, format: ImageFormat, settings: &Setti
     }
 }
 
+/// Encoders write a few bytes at a time; they go out in chunks of this size.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// Encodes a JPEG with the `jpeg-encoder` crate (baseline, 4:2:0 chroma below quality 90
+/// as libjpeg does, 4:4:4 from 90): integer quantisation, where `image`'s own encoder
+/// rounds floats, which a WebAssembly build pays dearly for.
+fn encode_jpeg(
+    image: &DynamicImage,
+    settings: &Settings,
+    output: &mut Output<'_>,
+) -> Result<(), ConvertError> {
+    let (width, height) = (u16::try_from(image.width()), u16::try_from(image.height()));
+    let (Ok(width), Ok(height)) = (width, height) else {
+        return Err(ConvertError::limit(format!(
+            "a JPEG is at most 65535 pixels a side; this image is {}×{}: resize it with `width` or `height`",
+            image.width(),
+            image.height()
+        )));
+    };
+    let mut writer = BufWriter::with_capacity(WRITE_BUFFER, &mut *output);
+    let mut encoder = jpeg_encoder::Encoder::new(&mut writer, settings.quality);
+    encoder.set_sampling_factor(if settings.quality >= 90 {
+        jpeg_encoder::SamplingFactor::F_1_1
+    } else {
+        jpeg_encoder::SamplingFactor::F_2_2
+    });
+    let result = if image.color().channel_count() <= 2 {
+        let luma = image.to_luma8();
+        encoder.encode(luma.as_raw(), width, height, jpeg_encoder::ColorType::Luma)
+    } else {
+        let rgb = flatten(image, settings.background);
+        encoder.encode(rgb.as_raw(), width, height, jpeg_encoder::ColorType::Rgb)
+    };
+    result.map_err(|error| match error {
+        jpeg_encoder::EncodingError::IoError(error) => ConvertError::from(error),
+        other => ConvertError::internal(format!("cannot write JPEG: {other}")),
+    })?;
+    Ok(writer.flush()?)
+}
+
 /// Encoders that need to seek write to memory first.
-fn via_buffer(image: &DynamicImage, format: ImageFormat, output: &mut Output<'_>) -> Result<(), ConvertError> {
+fn via_buffer(
+    image: &DynamicImage,
+    format: ImageFormat,
+    output: &mut Output<'_>,
+) -> Result<(), ConvertError> {
     let mut buffer = Cursor::new(Vec::new());
-    image.write_to(&mut buffer, format).map_err(|error| encode_error(error, format))?;
+    image
+        .write_to(&mut buffer, format)
+        .map_err(|error| encode_error(error, format))?;
     output.write_all(buffer.get_ref())?;
     Ok(())
 }

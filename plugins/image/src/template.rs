@@ -27,7 +27,12 @@ pub(crate) fn make(format: &str) -> Result<Vec<u8>, ConvertError> {
         compression: Compression::Best,
     };
     let mut output = Output::memory();
-    pipeline::encode(&DynamicImage::ImageRgba8(image), target, &settings, &mut output)?;
+    pipeline::encode(
+        &DynamicImage::ImageRgba8(image),
+        target,
+        &settings,
+        &mut output,
+    )?;
     output.flush()?;
     Ok(output.into_bytes())
 }

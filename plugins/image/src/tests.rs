@@ -4,7 +4,10 @@ use metamorph_plugin_api::{ConvertError, ErrorKind, convert_bytes, convert_file}
 use super::{FORMATS, ImagePlugin};
 
 fn corpus(path: &str) -> String {
-    format!("{}/../../tests/fixtures/corpus/{path}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../../tests/fixtures/corpus/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 /// A sample input of each format: a corpus file, or the plugin's own template where the
@@ -42,25 +45,40 @@ fn every_format_converts_to_every_format_and_decodes_back_at_its_size() {
             let expected = super::pipeline::format(target).unwrap();
             // TGA has no signature to recognise; it is checked by decoding below.
             if expected != ImageFormat::Tga {
-                let format = image::guess_format(&output).unwrap_or_else(|_| panic!("{source} → {target} wrote no image"));
+                let format = image::guess_format(&output)
+                    .unwrap_or_else(|_| panic!("{source} → {target} wrote no image"));
                 assert_eq!(format, expected, "{source} → {target}");
             }
             let converted = decode(&output, target);
-            let (width, height) = if target == "ico" && (original.width() > 256 || original.height() > 256) {
-                (converted.width(), converted.height())
-            } else {
-                original.dimensions()
-            };
-            assert_eq!(converted.dimensions(), (width, height), "{source} → {target}");
+            let (width, height) =
+                if target == "ico" && (original.width() > 256 || original.height() > 256) {
+                    (converted.width(), converted.height())
+                } else {
+                    original.dimensions()
+                };
+            assert_eq!(
+                converted.dimensions(),
+                (width, height),
+                "{source} → {target}"
+            );
         }
     }
 }
 
 /// Mean absolute difference per channel of two images, compared at 60×45.
 fn difference(a: &image::DynamicImage, b: &image::DynamicImage) -> f64 {
-    let small = |image: &image::DynamicImage| image.resize_exact(60, 45, image::imageops::FilterType::Triangle).to_rgb8();
+    let small = |image: &image::DynamicImage| {
+        image
+            .resize_exact(60, 45, image::imageops::FilterType::Triangle)
+            .to_rgb8()
+    };
     let (a, b) = (small(a), small(b));
-    let total: u64 = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| u64::from(x.abs_diff(*y))).sum();
+    let total: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
     total as f64 / a.as_raw().len() as f64
 }
 
@@ -70,7 +88,10 @@ fn the_exif_orientation_is_applied() {
     // stored portrait); applied, all of them look like orientation 1.
     let upright = |n: u32, options: &str| {
         let path = corpus(&format!("image/jpeg-orientation-{n}.jpg"));
-        decode(&convert_file::<ImagePlugin>(path, "jpg", "png", options).unwrap(), "png")
+        decode(
+            &convert_file::<ImagePlugin>(path, "jpg", "png", options).unwrap(),
+            "png",
+        )
     };
     let reference = upright(1, "{}");
     assert_eq!(reference.dimensions(), (600, 450));
@@ -88,8 +109,16 @@ fn the_exif_orientation_is_applied() {
         );
         let stored = upright(n, r#"{"auto_orient":false}"#);
         let expected = if n >= 5 { (450, 600) } else { (600, 450) };
-        assert_eq!(stored.dimensions(), expected, "auto_orient false keeps the stored pixels");
-        assert!(stored.dimensions() != (600, 450) || difference(&reference, &stored) > upright_off * 2.0, "orientation {n} stored as is");
+        assert_eq!(
+            stored.dimensions(),
+            expected,
+            "auto_orient false keeps the stored pixels"
+        );
+        assert!(
+            stored.dimensions() != (600, 450)
+                || difference(&reference, &stored) > upright_off * 2.0,
+            "orientation {n} stored as is"
+        );
     }
 }
 
@@ -97,25 +126,78 @@ fn the_exif_orientation_is_applied() {
 fn resizing_follows_width_height_and_fit() {
     let input = std::fs::read(corpus("image/jpeg-exif-gps.jpg")).unwrap();
     let (width, height) = decode(&input, "jpg").dimensions();
-    let by_width = decode(&convert_bytes::<ImagePlugin>(&input, "jpg", "png", r#"{"width":100}"#).unwrap(), "png");
+    let by_width = decode(
+        &convert_bytes::<ImagePlugin>(&input, "jpg", "png", r#"{"width":100}"#).unwrap(),
+        "png",
+    );
     let expected_height = (u64::from(height) * 100 + u64::from(width) / 2) / u64::from(width);
-    assert_eq!(by_width.dimensions(), (100, u32::try_from(expected_height).unwrap()));
-    let contain = decode(&convert_bytes::<ImagePlugin>(&input, "jpg", "png", r#"{"width":50,"height":50}"#).unwrap(), "png");
-    assert!(contain.width() <= 50 && contain.height() <= 50 && (contain.width() == 50 || contain.height() == 50));
-    let cover = decode(&convert_bytes::<ImagePlugin>(&input, "jpg", "png", r#"{"width":50,"height":50,"fit":"cover"}"#).unwrap(), "png");
+    assert_eq!(
+        by_width.dimensions(),
+        (100, u32::try_from(expected_height).unwrap())
+    );
+    let contain = decode(
+        &convert_bytes::<ImagePlugin>(&input, "jpg", "png", r#"{"width":50,"height":50}"#).unwrap(),
+        "png",
+    );
+    assert!(
+        contain.width() <= 50
+            && contain.height() <= 50
+            && (contain.width() == 50 || contain.height() == 50)
+    );
+    let cover = decode(
+        &convert_bytes::<ImagePlugin>(
+            &input,
+            "jpg",
+            "png",
+            r#"{"width":50,"height":50,"fit":"cover"}"#,
+        )
+        .unwrap(),
+        "png",
+    );
     assert_eq!(cover.dimensions(), (50, 50));
-    let fill = decode(&convert_bytes::<ImagePlugin>(&input, "jpg", "png", r#"{"width":40,"height":90,"fit":"fill"}"#).unwrap(), "png");
+    let fill = decode(
+        &convert_bytes::<ImagePlugin>(
+            &input,
+            "jpg",
+            "png",
+            r#"{"width":40,"height":90,"fit":"fill"}"#,
+        )
+        .unwrap(),
+        "png",
+    );
     assert_eq!(fill.dimensions(), (40, 90));
 }
 
 #[test]
 fn transparency_is_flattened_onto_the_background_for_jpeg() {
     let template = <ImagePlugin as metamorph_plugin_api::Converter>::template("png").unwrap();
-    let red = decode(&convert_bytes::<ImagePlugin>(&template, "png", "jpg", r##"{"background":"#ff0000","quality":100}"##).unwrap(), "jpg");
+    let red = decode(
+        &convert_bytes::<ImagePlugin>(
+            &template,
+            "png",
+            "jpg",
+            r##"{"background":"#ff0000","quality":100}"##,
+        )
+        .unwrap(),
+        "jpg",
+    );
     let corner = red.to_rgb8().get_pixel(2, 2).0;
-    assert!(corner[0] > 230 && corner[1] < 30 && corner[2] < 30, "transparent corner on red: {corner:?}");
-    let white = decode(&convert_bytes::<ImagePlugin>(&template, "png", "jpg", "{}").unwrap(), "jpg");
-    assert!(white.to_rgb8().get_pixel(2, 2).0.iter().all(|channel| *channel > 230));
+    assert!(
+        corner[0] > 230 && corner[1] < 30 && corner[2] < 30,
+        "transparent corner on red: {corner:?}"
+    );
+    let white = decode(
+        &convert_bytes::<ImagePlugin>(&template, "png", "jpg", "{}").unwrap(),
+        "jpg",
+    );
+    assert!(
+        white
+            .to_rgb8()
+            .get_pixel(2, 2)
+            .0
+            .iter()
+            .all(|channel| *channel > 230)
+    );
 }
 
 #[test]
@@ -139,7 +221,11 @@ fn bad_options_are_refused_saying_what_is_allowed() {
     ] {
         let error = convert_bytes::<ImagePlugin>(&input, "png", target, options).unwrap_err();
         assert_eq!(error.kind, ErrorKind::InvalidOptions, "{options}");
-        assert!(error.message.contains(fragment), "{options}: {}", error.message);
+        assert!(
+            error.message.contains(fragment),
+            "{options}: {}",
+            error.message
+        );
     }
 }
 
@@ -162,8 +248,19 @@ fn malformed_images_are_typed_errors_not_panics() {
             Ok(bytes) => assert!(image::guess_format(&bytes).is_ok(), "{file} gave garbage"),
         }
     }
-    assert_eq!(kind(convert_bytes::<ImagePlugin>(b"not an image at all", "png", "jpg", "{}")), ErrorKind::MalformedInput);
-    assert_eq!(kind(convert_bytes::<ImagePlugin>(b"", "jpg", "png", "{}")), ErrorKind::MalformedInput);
+    assert_eq!(
+        kind(convert_bytes::<ImagePlugin>(
+            b"not an image at all",
+            "png",
+            "jpg",
+            "{}"
+        )),
+        ErrorKind::MalformedInput
+    );
+    assert_eq!(
+        kind(convert_bytes::<ImagePlugin>(b"", "jpg", "png", "{}")),
+        ErrorKind::MalformedInput
+    );
 }
 
 /// A PNG header claiming 100 000 × 100 000 pixels, with a valid CRC and no pixel data.
@@ -173,7 +270,11 @@ fn bomb() -> Vec<u8> {
         for byte in bytes {
             crc ^= u32::from(*byte);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
