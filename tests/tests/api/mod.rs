@@ -1,10 +1,16 @@
 mod config;
+mod data;
 mod docs;
+mod documents;
 mod errors;
 mod health;
 mod identity;
+mod malformed;
+mod media;
 mod metrics;
 mod migrations;
+mod plugins;
 mod ratelimit;
 mod resources;
+mod scaffold;
 mod shutdown;
