@@ -252,14 +252,18 @@ pub fn scaffold(name: &str, dir: Option<PathBuf>, api_path: Option<PathBuf>) -> 
     );
     let dir = dir.unwrap_or_else(|| PathBuf::from(name));
     anyhow::ensure!(!dir.exists(), "{} already exists", dir.display());
-    std::fs::create_dir_all(dir.join("src"))?;
-    let dir = std::fs::canonicalize(&dir)?;
+    let dir = std::path::absolute(&dir)?;
+    // Found before anything is written, so a failure leaves no half-made folder behind.
     let api = match api_path {
-        Some(path) => std::fs::canonicalize(&path).with_context(|| format!("--api-path {} does not exist", path.display()))?,
+        Some(path) => std::fs::canonicalize(&path)
+            .with_context(|| format!("--api-path {} does not exist", path.display()))?,
         None => find_plugin_api(&dir).context(
-            "cannot find Metamorph's plugin-api crate near here or near the metamorph binary; pass --api-path <checkout>/plugin-api",
+            "cannot find Metamorph's plugin-api crate near here or near the metamorph binary; \
+             pass --api-path <checkout>/plugin-api",
         )?,
     };
+    std::fs::create_dir_all(dir.join("src"))?;
+    let dir = std::fs::canonicalize(&dir)?;
     let relative = relative_path(&dir, &api);
     // Inside the Metamorph workspace (its plugins/ folder) the crate is a member; anywhere
     // else it is a workspace of its own.
@@ -310,9 +314,13 @@ pub fn scaffold(name: &str, dir: Option<PathBuf>, api_path: Option<PathBuf>) -> 
 /// `plugin-api` of a Metamorph checkout above `start` or above the running binary.
 fn find_plugin_api(start: &Path) -> Option<PathBuf> {
     let from_exe = std::env::current_exe().ok();
+    // Last, the checkout this binary was built from, if it is still there (a binary built
+    // into a target folder outside the checkout).
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).parent();
     let candidates = start
         .ancestors()
-        .chain(from_exe.iter().flat_map(|exe| exe.ancestors()));
+        .chain(from_exe.iter().flat_map(|exe| exe.ancestors()))
+        .chain(built_from);
     for dir in candidates {
         let api = dir.join("plugin-api");
         if api.join("Cargo.toml").is_file() && api.join("wit/plugin.wit").is_file() {
