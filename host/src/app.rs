@@ -11,6 +11,7 @@ use crate::auth::sealing::Sealer;
 use crate::auth::tokens::TokenSigner;
 use crate::config::Config;
 use crate::db::Db;
+use crate::files::links::LinkSigner;
 use crate::metrics::Metrics;
 use crate::plugins::PluginRuntime;
 use crate::resources::Registry;
@@ -29,6 +30,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     signer: TokenSigner,
     sealer: Sealer,
+    links: LinkSigner,
     resources: Registry,
     plugins: Arc<PluginRuntime>,
     started: Instant,
@@ -57,6 +59,7 @@ impl AppState {
         Ok(Self {
             inner: Arc::new(Inner {
                 signer: TokenSigner::new(&jwt_key),
+                links: LinkSigner::new(jwt_key.expose().as_bytes()),
                 sealer: Sealer::new(&secrets_key),
                 config,
                 db,
@@ -97,6 +100,21 @@ impl AppState {
     /// Encrypts stored secrets.
     pub fn sealer(&self) -> &Sealer {
         &self.inner.sealer
+    }
+
+    /// Signs and checks download links.
+    pub fn links(&self) -> &LinkSigner {
+        &self.inner.links
+    }
+
+    /// The base of links given to clients (`http://host:port`, no trailing `/`).
+    pub fn public_url(&self) -> &str {
+        self.inner
+            .config
+            .server
+            .public_url
+            .as_deref()
+            .unwrap_or("http://127.0.0.1:8080")
     }
 
     /// The resource definitions.

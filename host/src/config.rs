@@ -88,6 +88,32 @@ pub const ENV_VARS: &[EnvVar] = &[
         help: "largest JSON request body accepted [default: 1 MiB]",
     },
     EnvVar {
+        name: "METAMORPH_PUBLIC_URL",
+        key: "server.public_url",
+        help: "the service's address as clients reach it, used in download and share links \
+               [default: http://<listen>]",
+    },
+    EnvVar {
+        name: "METAMORPH_MAX_UPLOAD_SIZE",
+        key: "files.max_upload_size",
+        help: "largest file one upload may store [default: 10 GiB]",
+    },
+    EnvVar {
+        name: "METAMORPH_STORAGE_QUOTA",
+        key: "files.quota",
+        help: "bytes an organisation may keep stored, unless set for it [default: 20 GiB]",
+    },
+    EnvVar {
+        name: "METAMORPH_ANONYMOUS_QUOTA",
+        key: "files.anonymous_quota",
+        help: "bytes an anonymous session may keep stored [default: 1 GiB]",
+    },
+    EnvVar {
+        name: "METAMORPH_DOWNLOAD_LINK_TTL",
+        key: "files.download_link_ttl",
+        help: "how long a signed download link works [default: 24h]",
+    },
+    EnvVar {
         name: "METAMORPH_JWT_SECRET",
         key: "auth.jwt_secret",
         help: "key that signs access tokens, 32+ characters; give every instance the same \
@@ -146,6 +172,9 @@ pub struct ConfigFile {
     /// Where plugins are discovered.
     #[serde(default)]
     pub plugins: PluginsSection,
+    /// Uploads, quotas and download links.
+    #[serde(default)]
+    pub files: FilesSection,
     /// HTTP server behaviour.
     #[serde(default)]
     pub server: ServerSection,
@@ -307,6 +336,26 @@ pub enum StorageBackend {
     Fs,
 }
 
+/// `[files]`
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilesSection {
+    /// Largest file one upload may store. Default `10 GiB`.
+    #[schemars(with = "Option<String>")]
+    pub max_upload_size: Option<ByteSize>,
+    /// Bytes an organisation may keep stored, unless its record sets its own. Default
+    /// `20 GiB`.
+    #[schemars(with = "Option<String>")]
+    pub quota: Option<ByteSize>,
+    /// Bytes an anonymous session may keep stored. Default `1 GiB`.
+    #[schemars(with = "Option<String>")]
+    pub anonymous_quota: Option<ByteSize>,
+    /// How long a signed download link (`?dl=`) works. Default `24h`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub download_link_ttl: Option<Duration>,
+}
+
 /// `[plugins]`
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -363,6 +412,10 @@ pub struct ServerSection {
     /// Largest JSON request body, e.g. `1 MiB` or a number of bytes. Default `1 MiB`.
     #[schemars(with = "Option<String>")]
     pub json_body_limit: Option<ByteSize>,
+    /// The service's address as clients reach it (scheme, host, port and any path prefix),
+    /// used to make download and share links, e.g. `https://convert.example.com`.
+    /// Default `http://<listen>`.
+    pub public_url: Option<String>,
 }
 
 /// A socket address, with an error message that says what one looks like.
@@ -445,6 +498,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Plugin discovery.
     pub plugins: PluginsConfig,
+    /// Uploads, quotas and links.
+    pub files: FilesConfig,
     /// HTTP server behaviour.
     pub server: ServerConfig,
     /// Authentication.
@@ -595,6 +650,20 @@ pub struct PluginsConfig {
     pub native_workers: u32,
 }
 
+/// Uploads, quotas and download links.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct FilesConfig {
+    /// Largest upload, in bytes.
+    pub max_upload_size: u64,
+    /// Default storage quota of an organisation, in bytes.
+    pub quota: u64,
+    /// Storage quota of an anonymous session, in bytes.
+    pub anonymous_quota: u64,
+    /// Lifetime of a signed download link.
+    #[serde(with = "humantime_serde")]
+    pub download_link_ttl: Duration,
+}
+
 /// Limits of one conversion task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct TaskLimits {
@@ -615,6 +684,9 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// Largest JSON request body, in bytes.
     pub json_body_limit: u64,
+    /// Base of the links given to clients, without a trailing `/`; `None` until the
+    /// server knows the address it listens on, when not configured.
+    pub public_url: Option<String>,
 }
 
 /// Authentication settings.
@@ -1051,7 +1123,10 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
             .shutdown_timeout
             .unwrap_or(Duration::from_secs(30)),
         json_body_limit,
+        public_url: resolve_public_url(raw.server.public_url, &invalid)?,
     };
+
+    let files = resolve_files(&raw.files, &invalid)?;
 
     let auth = resolve_auth(raw.auth, &invalid)?;
     let limits = raw.rate_limits;
@@ -1080,12 +1155,66 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
         database,
         storage,
         plugins,
+        files,
         server,
         auth,
         rate_limits,
         file: None,
         warnings: Vec::new(),
     })
+}
+
+fn resolve_public_url(
+    raw: Option<String>,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<Option<String>, ConfigError> {
+    let Some(url) = raw else {
+        return Ok(None);
+    };
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.contains(['?', '#', ' ']) => {
+            Ok(Some(trimmed.to_owned()))
+        }
+        _ => Err(invalid(
+            "server.public_url",
+            format!(
+                "`{url}` is not a base URL; write http(s)://host[:port][/prefix], \
+                 e.g. https://convert.example.com"
+            ),
+        )),
+    }
+}
+
+fn resolve_files(
+    raw: &FilesSection,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<FilesConfig, ConfigError> {
+    let size = |value: Option<ByteSize>, default: u64| value.map_or(default, |size| size.as_u64());
+    let files = FilesConfig {
+        max_upload_size: size(raw.max_upload_size, 10 << 30),
+        quota: size(raw.quota, 20 << 30),
+        anonymous_quota: size(raw.anonymous_quota, 1 << 30),
+        download_link_ttl: raw
+            .download_link_ttl
+            .unwrap_or(Duration::from_secs(24 * 3600)),
+    };
+    if files.max_upload_size == 0 {
+        return Err(invalid(
+            "files.max_upload_size",
+            "0 bytes allows no upload; allowed is 1 byte or more".into(),
+        ));
+    }
+    if files.download_link_ttl < Duration::from_secs(1) {
+        return Err(invalid(
+            "files.download_link_ttl",
+            "must be at least 1s, e.g. 15m or 24h".into(),
+        ));
+    }
+    Ok(files)
 }
 
 fn resolve_auth(
@@ -1435,6 +1564,10 @@ mod tests {
         assert_eq!(
             config.server.shutdown_timeout,
             defaults.server.shutdown_timeout
+        );
+        assert_eq!(
+            serde_json::to_value(config.files).unwrap(),
+            serde_json::to_value(defaults.files).unwrap()
         );
         let text = std::fs::read_to_string(example).unwrap();
         for var in ENV_VARS {

@@ -69,6 +69,12 @@ pub enum ErrorCode {
     Unavailable,
     /// The converter ran past its time limit.
     ConverterTimedOut,
+    /// Storing this would take the organisation past its storage quota.
+    QuotaExceeded,
+    /// The `Range` asked for lies outside the file.
+    RangeNotSatisfiable,
+    /// The file may not be downloaded again: its `max_downloads` are used up.
+    DownloadLimitReached,
 }
 
 impl ErrorCode {
@@ -93,6 +99,9 @@ impl ErrorCode {
         Self::ConverterFailed,
         Self::Unavailable,
         Self::ConverterTimedOut,
+        Self::QuotaExceeded,
+        Self::RangeNotSatisfiable,
+        Self::DownloadLimitReached,
     ];
 
     /// The HTTP status sent with this code.
@@ -106,7 +115,9 @@ impl ErrorCode {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge | Self::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::DownloadLimitReached => StatusCode::GONE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ValidationFailed
             | Self::InvalidOptions
@@ -142,6 +153,9 @@ impl ErrorCode {
             Self::RateLimited => "Too many requests",
             Self::Internal => "Internal error",
             Self::Unavailable => "Service unavailable",
+            Self::QuotaExceeded => "Storage quota exceeded",
+            Self::RangeNotSatisfiable => "Range not satisfiable",
+            Self::DownloadLimitReached => "Download limit reached",
         }
     }
 
@@ -212,6 +226,18 @@ impl ErrorCode {
                 "A dependency of the service is unreachable. Retry after the number of \
                  seconds in `Retry-After`."
             }
+            Self::QuotaExceeded => {
+                "Storing this would pass your organisation's storage quota. Delete files you \
+                 no longer need (`GET /api/files`) or ask an admin for a larger quota."
+            }
+            Self::RangeNotSatisfiable => {
+                "The `Range` header asks for bytes beyond the end of the file. \
+                 `Content-Range: bytes */<size>` gives the file's size."
+            }
+            Self::DownloadLimitReached => {
+                "The file was downloaded as many times as its `max_downloads` allow. Its \
+                 owner can raise the limit (`PATCH /api/files/{org_id}/{id}`)."
+            }
         }
     }
 
@@ -237,6 +263,9 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Internal => "internal",
             Self::Unavailable => "unavailable",
+            Self::QuotaExceeded => "quota_exceeded",
+            Self::RangeNotSatisfiable => "range_not_satisfiable",
+            Self::DownloadLimitReached => "download_limit_reached",
         }
     }
 

@@ -10,6 +10,7 @@ pub mod commands; //  plugin commands without a server: convert, plugins list|ch
 pub mod config; //    configuration: defaults, file, environment
 pub mod db; //        database pool, migrations, schema
 pub mod error; //     ApiError and RFC 9457 problem documents
+pub mod files; //     stored files: uploads, quotas, downloads, links
 pub mod http; //      the server: accept loop, request ids, routing, panics, access log
 pub mod metrics; //   Prometheus metrics
 pub mod openapi; //   the OpenAPI document, from the route table

@@ -136,6 +136,27 @@ async fn serve(config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()>
         .await
         .context("plugin start-up task failed")??;
     plugins.watch();
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {address}; choose another address with METAMORPH_LISTEN, \
+             `listen` in the configuration file, or --listen"
+            )
+        })?;
+    let bound = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let mut config = config;
+    if config.server.public_url.is_none() {
+        // Links name the address the server listens on, loopback for a wildcard address;
+        // behind a proxy or on another host, set `server.public_url`.
+        let mut reachable = bound;
+        if reachable.ip().is_unspecified() {
+            reachable.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        config.server.public_url = Some(format!("http://{reachable}"));
+    }
     let state = AppState::new(config, db, storage, metrics.clone(), plugins)?;
     bootstrap_superuser(&state).await?;
     let router = routes::build(&state).context("cannot build the route table")?;
@@ -154,21 +175,10 @@ async fn serve(config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()>
     };
     let service = HttpService::new(router, metrics, Some(gatekeeper));
     let cleanup = tokio::spawn(cleanup_loop(state.clone(), limits));
-
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {address}; choose another address with METAMORPH_LISTEN, \
-             `listen` in the configuration file, or --listen"
-            )
-        })?;
-    let bound = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
+    let shutdown = http::shutdown_signal();
     tracing::info!(address = %bound, docs = %format!("http://{bound}/docs/"), "listening");
 
-    let drained = http::serve(listener, service, http::shutdown_signal(), shutdown_timeout).await;
+    let drained = http::serve(listener, service, shutdown, shutdown_timeout).await;
     cleanup.abort();
     match drained {
         Drained::Completely => tracing::info!("all requests finished; stopped"),

@@ -69,6 +69,11 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         expires_at -> Nullable<Timestamp>,
+        declared_size -> Nullable<BigInt>,
+        upload_started_at -> Nullable<Timestamp>,
+        download_count -> BigInt,
+        max_downloads -> Nullable<BigInt>,
+        link_epoch -> Integer,
     }
 }
 

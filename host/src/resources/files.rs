@@ -30,6 +30,11 @@ pub(super) struct FileRow {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     expires_at: Option<NaiveDateTime>,
+    declared_size: Option<i64>,
+    upload_started_at: Option<NaiveDateTime>,
+    download_count: i64,
+    max_downloads: Option<i64>,
+    link_epoch: i32,
 }
 
 table_writes!(files, FileRow);
@@ -60,6 +65,8 @@ impl Resource for Files {
             "created_at": time(row.created_at),
             "updated_at": time(row.updated_at),
             "expires_at": optional_time(row.expires_at),
+            "download_count": row.download_count,
+            "max_downloads": row.max_downloads,
         }))
     }
 
@@ -84,6 +91,11 @@ impl Resource for Files {
             created_at: ctx.now,
             updated_at: ctx.now,
             expires_at: None,
+            declared_size: None,
+            upload_started_at: None,
+            download_count: 0,
+            max_downloads: body.get("max_downloads").and_then(Value::as_i64),
+            link_epoch: 0,
         };
         insert(conn, row)
     }
@@ -101,9 +113,29 @@ impl Resource for Files {
             row.content_type = content_type;
         }
         if let Some(visibility) = text(&body, "visibility") {
+            if visibility == "private" && row.visibility != "private" {
+                // Making a file private again revokes every link to it.
+                row.link_epoch += 1;
+            }
             row.visibility = visibility;
+        }
+        if let Some(max_downloads) = body.get("max_downloads") {
+            row.max_downloads = max_downloads.as_i64();
         }
         row.updated_at = ctx.now;
         save(conn, row)
     }
+}
+
+/// The record of file `id` as the API shows it (never its storage key).
+pub(crate) fn file_json(
+    conn: &mut crate::db::DbConnection,
+    id: &str,
+) -> QueryResult<Option<Map<String, Value>>> {
+    let row = files::table
+        .find(id)
+        .select(FileRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(row.as_ref().map(Files::to_json))
 }

@@ -36,6 +36,7 @@ use diesel::QueryResult;
 use serde_json::{Map, Value};
 
 pub use definition::{Op, ResourceDef};
+pub(crate) use files::file_json;
 pub use page::{Page, PageRequest};
 
 use crate::app::AppState;

@@ -50,6 +50,16 @@ pub fn schema_named(name: String, schema: serde_json::Value) -> SchemaFn {
     }))
 }
 
+/// The schema of a body of raw bytes (OpenAPI 3.1: a string with no encoding).
+fn bytes_schema() -> SchemaFn {
+    SchemaFn(Arc::new(|_: &mut SchemaGenerator| {
+        Schema::try_from(
+            serde_json::json!({"type": "string", "contentMediaType": "application/octet-stream"}),
+        )
+        .unwrap_or_default()
+    }))
+}
+
 /// A path or query parameter of an operation.
 #[derive(Clone, Debug)]
 pub struct ParamDoc {
@@ -161,6 +171,11 @@ impl Endpoint {
     /// Starts declaring a `POST` endpoint.
     pub fn post(path: &'static str, id: &'static str) -> EndpointBuilder {
         EndpointBuilder::new(Method::POST, path, id)
+    }
+
+    /// Starts declaring a `PUT` endpoint.
+    pub fn put(path: &'static str, id: &'static str) -> EndpointBuilder {
+        EndpointBuilder::new(Method::PUT, path, id)
     }
 
     /// Starts declaring a `PATCH` endpoint.
@@ -328,6 +343,27 @@ impl EndpointBuilder {
             schema: schema_of::<T>(),
         });
         self
+    }
+
+    /// Documents a request body of raw bytes (a file), of any media type.
+    #[must_use]
+    pub fn bytes_body(mut self, description: &'static str) -> Self {
+        self.doc.body = Some(BodyDoc {
+            description,
+            content_type: "application/octet-stream",
+            schema: bytes_schema(),
+        });
+        self
+    }
+
+    /// Documents a response of raw bytes (a file).
+    #[must_use]
+    pub fn bytes_response(self, status: StatusCode, description: &'static str) -> Self {
+        self.response(
+            status,
+            description,
+            Some(("application/octet-stream", bytes_schema())),
+        )
     }
 
     /// Documents a JSON response of type `T`.

@@ -7,6 +7,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod body;
+mod downloads;
 mod endpoint;
 mod errors;
 mod formats;
@@ -14,6 +15,7 @@ mod health;
 mod meta;
 mod ops;
 mod router;
+mod uploads;
 
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
@@ -38,6 +40,8 @@ fn endpoints(state: &AppState, openapi: &ops::OpenApiSlot) -> Vec<Endpoint> {
     all.extend(api_keys::endpoints(state)); //        /api/api-keys…
     all.extend(meta::endpoints(state)); //            GET /api/_meta[/{resource}]
     all.extend(crate::resources::endpoints(state)); // /api/{resource}… generated CRUD
+    all.extend(uploads::endpoints(state)); //         /api/uploads/…
+    all.extend(downloads::endpoints(state)); //       GET /api/files/{org_id}/{file_id}/download
     all.extend(audit::endpoints(state)); //           GET /api/audit
     all.extend(formats::endpoints(state)); //         /api/formats…, /api/convert/formats, /api/plugins
     all.extend(ops::endpoints(state, openapi)); //    GET /metrics, /openapi.json, /docs…

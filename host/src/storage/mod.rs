@@ -47,6 +47,32 @@ impl From<StorageError> for ApiError {
     }
 }
 
+/// An object being written. Dropped without [`finish`](Self::finish), nothing is kept;
+/// call [`abort`](Self::abort) to clean up at once.
+pub struct ObjectWriter {
+    inner: opendal::Writer,
+}
+
+impl ObjectWriter {
+    /// Appends `chunk`.
+    pub async fn write(&mut self, chunk: bytes::Bytes) -> Result<(), StorageError> {
+        self.inner.write(chunk).await?;
+        Ok(())
+    }
+
+    /// Completes the object.
+    pub async fn finish(mut self) -> Result<(), StorageError> {
+        self.inner.close().await?;
+        Ok(())
+    }
+
+    /// Discards what was written.
+    pub async fn abort(mut self) -> Result<(), StorageError> {
+        self.inner.abort().await?;
+        Ok(())
+    }
+}
+
 /// The service's storage. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Storage {
@@ -82,6 +108,41 @@ impl Storage {
     /// Where an organisation's objects live (never shown to clients).
     pub fn org_prefix(org_id: &str) -> String {
         format!("orgs/{org_id}/")
+    }
+
+    /// Where a file's bytes live (never shown to clients).
+    pub fn file_key(org_id: &str, file_id: &str) -> String {
+        format!("{}files/{file_id}", Self::org_prefix(org_id))
+    }
+
+    /// Opens `key` for writing in pieces; the object exists once [`ObjectWriter::finish`]
+    /// returns.
+    pub async fn writer(&self, key: &str) -> Result<ObjectWriter, StorageError> {
+        Ok(ObjectWriter {
+            inner: self.operator.writer(key).await?,
+        })
+    }
+
+    /// The bytes of `key` in `range`, as a stream of chunks, read as they are sent.
+    pub async fn read_range(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + use<>, StorageError>
+    {
+        let reader = self.operator.reader(key).await?;
+        Ok(reader.into_bytes_stream(range).await?)
+    }
+
+    /// Deletes one object; deleting what does not exist succeeds.
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.operator.delete(key).await?;
+        Ok(())
+    }
+
+    /// Whether `key` exists.
+    pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
+        Ok(self.operator.exists(key).await?)
     }
 
     /// Deletes every object of an organisation.

@@ -14,3 +14,4 @@ mod ratelimit;
 mod resources;
 mod scaffold;
 mod shutdown;
+mod transfers;
