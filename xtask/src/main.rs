@@ -11,7 +11,7 @@ mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -450,14 +450,176 @@ fn bench(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         None | Some("all") => {
             bench_http()?;
-            bench_plugins()
+            bench_plugins()?;
+            bench_upload()
         }
         Some("http") => bench_http(),
         Some("plugins") => bench_plugins(),
+        Some("upload") => bench_upload(),
         Some(other) => {
-            bail!("unknown benchmark `{other}`: say `http`, `plugins` or nothing for all")
+            bail!("unknown benchmark `{other}`: say `http`, `plugins`, `upload` or nothing for all")
         }
     }
+}
+
+/// Streaming uploads and downloads through the release server with `curl`: the server's
+/// peak memory must not grow with the file (256 MiB against 2 GiB), and the time is
+/// compared with writing and reading the same bytes with `dd` on the same disk.
+fn bench_upload() -> Result<()> {
+    ensure_packages(&["curl"])?;
+    step("building the release binary");
+    run(cargo().args(["build", "--release", "--locked", "-p", "metamorph"]))?;
+    let binary = target_dir().join("release/metamorph");
+    let dir = target_dir().join("bench/upload");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let password = "bench password 1234";
+    let mut server = Command::new(&binary)
+        .arg("serve")
+        .env("METAMORPH_LISTEN", format!("127.0.0.1:{port}"))
+        .env("METAMORPH_DATA_DIR", dir.join("data"))
+        .env("METAMORPH_PLUGINS_DIR", dir.join("no-plugins"))
+        .env("METAMORPH_MAX_UPLOAD_SIZE", "8 GiB")
+        .env("METAMORPH_STORAGE_QUOTA", "64 GiB")
+        .env("METAMORPH_BOOTSTRAP_ADMIN_EMAIL", "bench@example.com")
+        .env("METAMORPH_BOOTSTRAP_ADMIN_PASSWORD", password)
+        .env("METAMORPH_LOG", "warn")
+        .spawn()
+        .context("cannot start the server")?;
+    let measured = (|| -> Result<()> {
+        let curl = |args: &[&str]| -> Result<String> {
+            let output = Command::new("curl")
+                .args(["-sS", "--fail-with-body"])
+                .args(args)
+                .output()?;
+            if !output.status.success() {
+                bail!("curl {args:?}: {}", String::from_utf8_lossy(&output.stdout));
+            }
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        };
+        let started = Instant::now();
+        while curl(&[&format!("{base}/api/health")]).is_err() {
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("the server did not start within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let login = curl(&[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &format!("{{\"email\":\"bench@example.com\",\"password\":\"{password}\"}}"),
+            &format!("{base}/api/auth/login"),
+        ])?;
+        let token = json_string(&login, "access_token")?;
+        let auth = format!("Authorization: Bearer {token}");
+        let peak = || -> Result<u64> {
+            let status = std::fs::read_to_string(format!("/proc/{}/status", server.id()))?;
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|value| {
+                    value
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                })
+                .map(|kib| kib * 1024)
+                .context("no VmHWM in /proc/<pid>/status")
+        };
+        let mut growths = Vec::new();
+        for (label, mib) in [("256 MiB", 256u64), ("2 GiB", 2048)] {
+            let bytes = mib << 20;
+            let ticket = curl(&[
+                "-H",
+                &auth,
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                &format!("{{\"filename\":\"bench-{mib}.bin\"}}"),
+                &format!("{base}/api/uploads/init"),
+            ])?;
+            let upload_url = json_string(&ticket, "upload_url")?;
+            let before = peak()?;
+            // The body is produced as it is sent (chunked, from a pipe): no file on the
+            // client side, and the server sees no length in advance.
+            let started = Instant::now();
+            let uploaded = Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "head -c {bytes} /dev/urandom | curl -sS --fail-with-body -X PUT -T - \
+                     -H '{auth}' '{upload_url}'"
+                ))
+                .output()?;
+            let upload_time = started.elapsed().as_secs_f64();
+            if !uploaded.status.success() {
+                bail!(
+                    "upload failed: {}",
+                    String::from_utf8_lossy(&uploaded.stdout)
+                );
+            }
+            let record = String::from_utf8_lossy(&uploaded.stdout).into_owned();
+            let download_url = json_string(&record, "download_url")?;
+            let started = Instant::now();
+            curl(&["-o", "/dev/null", &download_url])?;
+            let download_time = started.elapsed().as_secs_f64();
+            let growth = peak()?.saturating_sub(before);
+            growths.push(growth);
+
+            // The reference: the same bytes through a pipe into a file, then read back.
+            let reference = dir.join("reference.bin");
+            let started = Instant::now();
+            run(Command::new("sh").arg("-c").arg(format!(
+                "head -c {bytes} /dev/urandom | dd of='{}' bs=1M iflag=fullblock conv=fsync status=none",
+                reference.display()
+            )))?;
+            let write_time = started.elapsed().as_secs_f64();
+            let started = Instant::now();
+            run(Command::new("dd")
+                .arg(format!("if={}", reference.display()))
+                .args(["of=/dev/null", "bs=1M", "status=none"]))?;
+            let read_time = started.elapsed().as_secs_f64();
+            std::fs::remove_file(&reference)?;
+            println!(
+                "  {label}: upload {:.0} MiB/s ({:.2}× the time of writing it with dd), \
+                 download {:.0} MiB/s ({:.2}× reading it with dd); server peak memory +{:.1} MiB",
+                mib as f64 / upload_time,
+                upload_time / write_time,
+                mib as f64 / download_time,
+                download_time / read_time,
+                growth as f64 / f64::from(1u32 << 20),
+            );
+        }
+        let (small, large) = (growths[0].max(1 << 20), growths[1]);
+        println!(
+            "  memory: a file 8× larger grew the server's peak by {:.2}× as much (target: ~1×, \
+             memory independent of file size)",
+            large as f64 / small as f64
+        );
+        Ok(())
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    measured
+}
+
+/// The string member `key` of a flat JSON object (enough for the answers read here).
+fn json_string(json: &str, key: &str) -> Result<String> {
+    let marker = format!("\"{key}\":\"");
+    let start = json
+        .find(&marker)
+        .with_context(|| format!("no `{key}` in {json}"))?
+        + marker.len();
+    let end = json[start..]
+        .find('"')
+        .with_context(|| format!("unterminated `{key}` in {json}"))?;
+    Ok(json[start..start + end].to_owned())
 }
 
 /// The HTTP service layer against bare warp.
