@@ -90,6 +90,53 @@ impl LinkSigner {
     }
 }
 
+impl LinkSigner {
+    fn share_mac(&self, file_id: &str, epoch: i32, expires: u64) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        mac.update(format!("share\n{file_id}\n{epoch}\n{expires}").as_bytes());
+        mac
+    }
+
+    /// A share token (`/api/s/<token>`) for `file_id` at link epoch `epoch`, valid until
+    /// `expires` (seconds since the epoch), or for as long as the file is shared when
+    /// `None`.
+    pub fn sign_share(&self, file_id: &str, epoch: i32, expires: Option<u64>) -> String {
+        let expires = expires.unwrap_or(0);
+        let signature = self
+            .share_mac(file_id, epoch, expires)
+            .finalize()
+            .into_bytes();
+        format!("{file_id}.{expires}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    /// The file a share token names, read without checking it: look the file up, then
+    /// [`verify_share`](Self::verify_share) with its epoch.
+    pub fn share_file_id(token: &str) -> Option<&str> {
+        token.split('.').next().filter(|id| !id.is_empty())
+    }
+
+    /// Checks a share token for the file's current link `epoch` at time `now`.
+    pub fn verify_share(&self, token: &str, epoch: i32, now: u64) -> Result<(), LinkError> {
+        let mut parts = token.split('.');
+        let (Some(file_id), Some(expires), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(LinkError::Invalid);
+        };
+        let expires: u64 = expires.parse().map_err(|_malformed| LinkError::Invalid)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_malformed| LinkError::Invalid)?;
+        self.share_mac(file_id, epoch, expires)
+            .verify_slice(&signature)
+            .map_err(|_malformed| LinkError::Invalid)?;
+        if expires != 0 && now >= expires {
+            return Err(LinkError::Expired);
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +160,25 @@ mod tests {
         assert_eq!(signer.verify(other, &token, 1), Err(LinkError::Invalid));
         let revoked = LinkTarget { epoch: 1, ..FILE };
         assert_eq!(signer.verify(revoked, &token, 1), Err(LinkError::Invalid));
+    }
+
+    #[test]
+    fn share_tokens_name_their_file_and_die_with_their_epoch_or_time() {
+        let signer = LinkSigner::new(b"secret");
+        let forever = signer.sign_share("file", 3, None);
+        assert_eq!(LinkSigner::share_file_id(&forever), Some("file"));
+        assert_eq!(signer.verify_share(&forever, 3, u64::MAX - 1), Ok(()));
+        assert_eq!(signer.verify_share(&forever, 4, 1), Err(LinkError::Invalid));
+        let brief = signer.sign_share("file", 3, Some(100));
+        assert_eq!(signer.verify_share(&brief, 3, 99), Ok(()));
+        assert_eq!(signer.verify_share(&brief, 3, 100), Err(LinkError::Expired));
+        let renamed = brief.replacen("file", "other", 1);
+        assert_eq!(signer.verify_share(&renamed, 3, 1), Err(LinkError::Invalid));
+        let prolonged = brief.replacen(".100.", ".0.", 1);
+        assert_eq!(
+            signer.verify_share(&prolonged, 3, 1),
+            Err(LinkError::Invalid)
+        );
     }
 
     #[test]

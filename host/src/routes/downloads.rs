@@ -139,11 +139,25 @@ async fn download(
             }
             let owner = record.owner_id.as_deref() == Some(identity.user_id.as_str());
             let admin = identity.is_superuser() || identity.role == Role::Admin;
-            if record.visibility == "private" && !owner && !admin {
+            // `org` and `public` files are open to the organisation; `private` and
+            // `restricted` ones to their owner and admins (others need a link).
+            let members = matches!(record.visibility.as_str(), "org" | "public");
+            if !members && !owner && !admin {
                 return Err(not_found());
             }
         }
     }
+    serve_bytes(&state, &record, &headers, &method).await
+}
+
+/// Answers with `record`'s bytes (whole, a range, or 304), counting the download.
+pub(super) async fn serve_bytes(
+    state: &AppState,
+    record: &FileRecord,
+    headers: &HeaderMap,
+    method: &Method,
+) -> ApiResult<Response> {
+    let file_id = &record.id;
 
     let (Some(size), Some(sha256), Some(key), "ready") = (
         record.size_bytes,
@@ -197,11 +211,11 @@ async fn download(
 
     // A download from the first byte counts once against `max_downloads`; resuming with a
     // later range does not count again.
-    if method == Method::GET && range.start == 0 {
-        count_download(&state, &record).await?;
+    if *method == Method::GET && range.start == 0 {
+        count_download(state, record).await?;
     }
 
-    let stream = if method == Method::HEAD || range.is_empty() {
+    let stream = if *method == Method::HEAD || range.is_empty() {
         None
     } else {
         Some(state.storage().read_range(key, range.clone()).await?)
@@ -214,7 +228,7 @@ async fn download(
     let response_headers = response.headers_mut();
     response_headers.insert(
         header::CONTENT_TYPE,
-        header_value(&stored::media_type(&record))?,
+        header_value(&stored::media_type(record))?,
     );
     response_headers.insert(
         header::CONTENT_LENGTH,

@@ -15,6 +15,7 @@ mod health;
 mod meta;
 mod ops;
 mod router;
+mod shares;
 mod uploads;
 
 use std::convert::Infallible;
@@ -42,6 +43,7 @@ fn endpoints(state: &AppState, openapi: &ops::OpenApiSlot) -> Vec<Endpoint> {
     all.extend(crate::resources::endpoints(state)); // /api/{resource}… generated CRUD
     all.extend(uploads::endpoints(state)); //         /api/uploads/…
     all.extend(downloads::endpoints(state)); //       GET /api/files/{org_id}/{file_id}/download
+    all.extend(shares::endpoints(state)); //          POST …/share, GET /api/s/{token}
     all.extend(audit::endpoints(state)); //           GET /api/audit
     all.extend(formats::endpoints(state)); //         /api/formats…, /api/convert/formats, /api/plugins
     all.extend(ops::endpoints(state, openapi)); //    GET /metrics, /openapi.json, /docs…

@@ -17,6 +17,7 @@ on_both_backends!(
     an_upload_streams_in_and_comes_out_whole_in_ranges_and_by_link,
     uploads_past_a_limit_are_refused_and_leave_nothing_behind,
     download_limits_and_link_expiry_are_enforced,
+    shares_follow_their_visibility_and_die_when_the_file_is_made_private,
 );
 
 /// The SHA-256 of a file, by `sha256sum`.
@@ -465,5 +466,134 @@ fn download_limits_and_link_expiry_are_enforced(backend: Backend) -> Result<()> 
             .contains("expired"),
         "{expired}"
     );
+    Ok(())
+}
+
+fn shares_follow_their_visibility_and_die_when_the_file_is_made_private(
+    backend: Backend,
+) -> Result<()> {
+    let server = Server::start(backend)?;
+    let owner = bearer(&server, "owner@acme.test", "admin", "acme")?;
+    let member = bearer(&server, "member@acme.test", "member", "acme")?;
+    let stranger = bearer(&server, "admin@globex.test", "admin", "globex")?;
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+    let record = upload(&server, &member, "notes.bin", &bytes)?;
+    let share = format!(
+        "/api/files/{}/{}/share",
+        record["org_id"].as_str().unwrap_or_default(),
+        record["id"].as_str().unwrap_or_default()
+    );
+    let download = download_path(&record);
+
+    // Public: anyone with the link, ranges included.
+    let public = server.expect(
+        "POST",
+        &share,
+        &member,
+        Some(json!({"visibility": "public"})),
+        200,
+    )?;
+    ensure!(
+        public["visibility"] == "public" && public["expires_at"].is_null(),
+        "{public}"
+    );
+    let link = public["share_url"]
+        .as_str()
+        .context("share_url")?
+        .to_owned();
+    ensure!(link.starts_with(&server.url("/api/s/")), "{link}");
+    let anyone = get(&server, &link, &Auth::None, &[])?;
+    ensure!(anyone.status() == 200 && anyone.bytes()?.as_ref() == bytes.as_slice());
+    let part = get(&server, &link, &Auth::None, &[("Range", "bytes=-10")])?;
+    ensure!(part.status() == 206 && part.bytes()?.as_ref() == &bytes[4990..]);
+
+    // Restricted: the same link now needs a signed-in member of the organisation.
+    server.expect(
+        "POST",
+        &share,
+        &owner,
+        Some(json!({"visibility": "restricted"})),
+        200,
+    )?;
+    assert_problem(
+        get(&server, &link, &Auth::None, &[])?,
+        401,
+        "unauthenticated",
+    )?;
+    assert_problem(get(&server, &link, &stranger, &[])?, 404, "not_found")?;
+    ensure!(get(&server, &link, &member, &[])?.status() == 200);
+    // Only the owner and admins share; another organisation does not see the file.
+    let other = bearer(&server, "other@acme.test", "member", "acme")?;
+    assert_problem(get(&server, &download, &other, &[])?, 404, "not_found")?;
+    ensure!(get(&server, &link, &other, &[])?.status() == 200);
+    let refused = server.call(
+        "POST",
+        &share,
+        &other,
+        Some(json!({"visibility": "public"})),
+    )?;
+    assert_problem(refused, 403, "forbidden")?;
+    let hidden = server.call(
+        "POST",
+        &share,
+        &stranger,
+        Some(json!({"visibility": "public"})),
+    )?;
+    assert_problem(hidden, 404, "not_found")?;
+    let bad = server.call(
+        "POST",
+        &share,
+        &owner,
+        Some(json!({"visibility": "public", "expires_in": 0})),
+    )?;
+    assert_problem(bad, 422, "validation_failed")?;
+
+    // Org: every member downloads it without a link.
+    server.expect(
+        "POST",
+        &share,
+        &owner,
+        Some(json!({"visibility": "org"})),
+        200,
+    )?;
+    ensure!(get(&server, &download, &other, &[])?.status() == 200);
+
+    // Private: no link, and every link given before is dead, even for the owner.
+    let private = server.expect(
+        "POST",
+        &share,
+        &member,
+        Some(json!({"visibility": "private"})),
+        200,
+    )?;
+    ensure!(private["share_url"].is_null(), "{private}");
+    assert_problem(get(&server, &link, &member, &[])?, 404, "not_found")?;
+    server.expect(
+        "POST",
+        &share,
+        &member,
+        Some(json!({"visibility": "public"})),
+        200,
+    )?;
+    assert_problem(get(&server, &link, &Auth::None, &[])?, 404, "not_found")?;
+
+    // A link with an expiry stops at it.
+    let brief = server.expect(
+        "POST",
+        &share,
+        &member,
+        Some(json!({"visibility": "public", "expires_in": 1})),
+        200,
+    )?;
+    ensure!(brief["expires_at"].is_string(), "{brief}");
+    let brief = brief["share_url"].as_str().context("share_url")?.to_owned();
+    ensure!(get(&server, &brief, &Auth::None, &[])?.status() == 200);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_problem(get(&server, &brief, &Auth::None, &[])?, 404, "not_found")?;
+    assert_problem(
+        get(&server, "/api/s/not-a-token", &Auth::None, &[])?,
+        404,
+        "not_found",
+    )?;
     Ok(())
 }
