@@ -389,12 +389,20 @@ async fn delete<R: Resource>(
         params.get("org_id").unwrap_or_default().to_owned(),
         R::id(&row).to_owned(),
     );
+    let objects = R::stored_objects(&row);
     state
         .db()
         .run(move |conn| {
             Ok::<_, ApiError>(R::delete(conn, &org_id, &id).map_err(crate::db::DbError::from)?)
         })
         .await?;
+    // The record is gone first: bytes without a record are only wasted space, a record
+    // without its bytes would be a broken file.
+    for key in objects {
+        if let Err(error) = state.storage().delete(&key).await {
+            tracing::warn!(%error, resource = R::NAME, "cannot delete the stored bytes of a deleted record");
+        }
+    }
     let mut response = Response::default();
     *response.status_mut() = StatusCode::NO_CONTENT;
     Ok(response)

@@ -100,6 +100,10 @@ impl Resource for Files {
         insert(conn, row)
     }
 
+    fn stored_objects(row: &FileRow) -> Vec<String> {
+        row.storage_key.iter().cloned().collect()
+    }
+
     fn update(
         conn: &mut crate::db::DbConnection,
         ctx: &WriteContext,

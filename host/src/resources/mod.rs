@@ -109,6 +109,11 @@ pub trait Resource: Send + Sync + 'static {
     /// Deletes one row of `org_id`; the number deleted.
     fn delete(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<usize>;
 
+    /// Storage objects that belong to the row and go with it when it is deleted.
+    fn stored_objects(_row: &Self::Row) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Further checks on a specific row, beyond the schema's role rules.
     fn authorize(_identity: &Identity, _row: &Self::Row, _op: Op) -> ApiResult<()> {
         Ok(())

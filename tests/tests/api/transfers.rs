@@ -297,6 +297,15 @@ fn an_upload_streams_in_and_comes_out_whole_in_ranges_and_by_link(backend: Backe
     )?;
     assert_problem(get(&server, link, &Auth::None, &[])?, 404, "not_found")?;
     ensure!(get(&server, &download, &owner, &[])?.status() == 200);
+
+    // Deleting the record deletes its bytes.
+    ensure!(stored_objects(&server, org_id)?.len() == 2);
+    server.expect("DELETE", &item, &owner, None, 204)?;
+    assert_problem(get(&server, &download, &owner, &[])?, 404, "not_found")?;
+    ensure!(
+        stored_objects(&server, org_id)?.len() == 1,
+        "the deleted file's bytes are still stored"
+    );
     Ok(())
 }
 
