@@ -576,7 +576,7 @@ fn bench_upload() -> Result<()> {
             let reference = dir.join("reference.bin");
             let started = Instant::now();
             run(Command::new("sh").arg("-c").arg(format!(
-                "head -c {bytes} /dev/urandom | dd of='{}' bs=1M iflag=fullblock conv=fsync status=none",
+                "head -c {bytes} /dev/urandom | dd of='{}' bs=1M iflag=fullblock status=none",
                 reference.display()
             )))?;
             let write_time = started.elapsed().as_secs_f64();
