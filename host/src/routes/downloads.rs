@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::{Endpoint, PathParams, with_state};
+use super::{Endpoint, EndpointBuilder, PathParams, with_state};
 use crate::app::AppState;
 use crate::auth::tokens::unix_now;
 use crate::auth::{Caller, RateClass, Role};
@@ -28,49 +28,48 @@ use crate::files::{self as stored, FileRecord};
 
 pub(super) fn endpoints(state: &AppState) -> Vec<Endpoint> {
     vec![
-        Endpoint::get("/api/files/{org_id}/{file_id}/download", "downloadFile")
-            .summary("files", "Downloads a file's bytes")
-            .description(
-                "Streams the file with its media type, size, name (`Content-Disposition`) and \
+        file_params(Endpoint::get(
+            "/api/files/{org_id}/{file_id}/download",
+            "downloadFile",
+        ))
+        .summary("files", "Downloads a file's bytes")
+        .description(
+            "Streams the file with its media type, size, name (`Content-Disposition`) and \
                  `ETag`. One `Range` (`bytes=0-99`, `bytes=100-`, `bytes=-100`) answers 206 \
                  with `Content-Range`; a range past the end answers 416. `If-None-Match` \
                  with the `ETag` answers 304. With `dl` (the token in a `download_url`) no \
                  credentials are needed; an expired or altered token answers 404. A file \
                  whose `max_downloads` are used up answers 410.",
-            )
-            .open(RateClass::Read)
-            .path_param::<String>(
-                "org_id",
-                "The file's organisation",
-                "00000000-0000-7000-8000-000000000000",
-            )
-            .path_param::<String>(
-                "file_id",
-                "The file's id",
-                "00000000-0000-7000-8000-000000000001",
-            )
-            .query_param::<String>("dl", "Signed download token, from a `download_url`", "")
-            .bytes_response(StatusCode::OK, "The whole file")
-            .bytes_response(
-                StatusCode::PARTIAL_CONTENT,
-                "The part the `Range` asked for",
-            )
-            .response(
-                StatusCode::NOT_MODIFIED,
-                "Unchanged since the `ETag` sent",
-                None,
-            )
-            .handle(
-                with_state(state)
-                    .and(warp::ext::get::<Caller>())
-                    .and(warp::ext::get::<PathParams>())
-                    .and(warp::query::<HashMap<String, String>>())
-                    .and(warp::header::headers_cloned())
-                    .and(warp::method())
-                    .then(download)
-                    .map(|result: ApiResult<Response>| result.unwrap_or_else(Reply::into_response)),
-            ),
+        )
+        .open(RateClass::Read)
+        .query_param::<String>("dl", "Signed download token, from a `download_url`", "")
+        .file_responses()
+        .handle(
+            with_state(state)
+                .and(warp::ext::get::<Caller>())
+                .and(warp::ext::get::<PathParams>())
+                .and(warp::query::<HashMap<String, String>>())
+                .and(warp::header::headers_cloned())
+                .and(warp::method())
+                .then(download)
+                .map(|result: ApiResult<Response>| result.unwrap_or_else(Reply::into_response)),
+        ),
     ]
+}
+
+/// Declares the `org_id` and `file_id` path parameters of a route to one file.
+pub(super) fn file_params(endpoint: EndpointBuilder) -> EndpointBuilder {
+    endpoint
+        .path_param::<String>(
+            "org_id",
+            "The file's organisation",
+            "00000000-0000-7000-8000-000000000000",
+        )
+        .path_param::<String>(
+            "file_id",
+            "The file's id",
+            "00000000-0000-7000-8000-000000000001",
+        )
 }
 
 /// A link to `record`'s bytes that works without credentials until the configured time

@@ -366,6 +366,22 @@ impl EndpointBuilder {
         )
     }
 
+    /// Documents the answers of a route serving a stored file: whole (200), a range (206),
+    /// unchanged (304).
+    #[must_use]
+    pub fn file_responses(self) -> Self {
+        self.bytes_response(StatusCode::OK, "The whole file")
+            .bytes_response(
+                StatusCode::PARTIAL_CONTENT,
+                "The part the `Range` asked for",
+            )
+            .response(
+                StatusCode::NOT_MODIFIED,
+                "Unchanged since the `ETag` sent",
+                None,
+            )
+    }
+
     /// Documents a JSON response of type `T`.
     #[must_use]
     pub fn json_response<T: JsonSchema>(

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::downloads::serve_bytes;
+use super::downloads::{file_params, serve_bytes};
 use super::{Endpoint, PathParams, json, with_state};
 use crate::app::AppState;
 use crate::audit::AuditTarget;
@@ -35,37 +35,30 @@ const MAX_EXPIRES_IN: u64 = 10 * 365 * 24 * 3600;
 pub(super) fn endpoints(state: &AppState) -> Vec<Endpoint> {
     let limit = state.config().server.json_body_limit;
     vec![
-        Endpoint::post("/api/files/{org_id}/{file_id}/share", "shareFile")
-            .summary("files", "Shares a file by link, or stops sharing it")
-            .description(
-                "Sets who may download the file and answers a link to it: `public` (anyone \
-                 with the link), `org` (every member of the organisation, link or not), \
-                 `restricted` (members holding the link) or `private` (its owner and \
-                 admins; every link stops working). `expires_in` (seconds) limits the \
-                 link's life. Only the file's owner or an admin may share it.",
-            )
-            .authenticated(RateClass::Write)
-            .audited("files", "share")
-            .path_param::<String>(
-                "org_id",
-                "The file's organisation",
-                "00000000-0000-7000-8000-000000000000",
-            )
-            .path_param::<String>(
-                "file_id",
-                "The file's id",
-                "00000000-0000-7000-8000-000000000001",
-            )
-            .json_body::<ShareRequest>("Who may download it, and for how long")
-            .json_response::<Share>(StatusCode::OK, "The link")
-            .handle(
-                with_state(state)
-                    .and(warp::ext::get::<Caller>())
-                    .and(warp::ext::get::<PathParams>())
-                    .and(json::<ShareRequest>(limit))
-                    .then(share)
-                    .map(finish),
-            ),
+        file_params(Endpoint::post(
+            "/api/files/{org_id}/{file_id}/share",
+            "shareFile",
+        ))
+        .summary("files", "Shares a file by link, or stops sharing it")
+        .description(
+            "Sets who may download the file and answers a link to it: `public` (anyone \
+             with the link), `org` (every member of the organisation, link or not), \
+             `restricted` (members holding the link) or `private` (its owner and \
+             admins; every link stops working). `expires_in` (seconds) limits the \
+             link's life. Only the file's owner or an admin may share it.",
+        )
+        .authenticated(RateClass::Write)
+        .audited("files", "share")
+        .json_body::<ShareRequest>("Who may download it, and for how long")
+        .json_response::<Share>(StatusCode::OK, "The link")
+        .handle(
+            with_state(state)
+                .and(warp::ext::get::<Caller>())
+                .and(warp::ext::get::<PathParams>())
+                .and(json::<ShareRequest>(limit))
+                .then(share)
+                .map(finish),
+        ),
         Endpoint::get("/api/s/{token}", "getSharedFile")
             .summary("files", "Downloads a shared file")
             .description(
@@ -76,11 +69,7 @@ pub(super) fn endpoints(state: &AppState) -> Vec<Endpoint> {
             )
             .open(RateClass::Read)
             .path_param::<String>("token", "The share token, from `share_url`", "x")
-            .bytes_response(StatusCode::OK, "The whole file")
-            .bytes_response(
-                StatusCode::PARTIAL_CONTENT,
-                "The part the `Range` asked for",
-            )
+            .file_responses()
             .handle(
                 with_state(state)
                     .and(warp::ext::get::<Caller>())
