@@ -86,7 +86,7 @@ pub(super) fn endpoints(state: &AppState) -> Vec<Endpoint> {
                     .and(warp::ext::get::<PathParams>())
                     .and(warp::header::headers_cloned())
                     .and(warp::body::stream())
-                    .then(upload)
+                    .then(upload_detached)
                     .map(finish),
             ),
         file_id(Endpoint::post(
@@ -285,6 +285,25 @@ async fn pending_upload(
         )),
         _ => Err(not_found(file_id)),
     }
+}
+
+/// Runs [`upload`] in a task of its own: when the client goes away mid-body, the request's
+/// future is dropped, but the upload still sees its body end, deletes what it stored and
+/// frees the file for another try.
+async fn upload_detached<S, B>(
+    state: AppState,
+    caller: Caller,
+    params: PathParams,
+    headers: HeaderMap,
+    body: S,
+) -> ApiResult<Response>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send + 'static,
+    B: Buf + Send + 'static,
+{
+    tokio::spawn(upload(state, caller, params, headers, body))
+        .await
+        .map_err(ApiError::internal)?
 }
 
 async fn upload<S, B>(

@@ -423,6 +423,53 @@ fn uploads_past_a_limit_are_refused_and_leave_nothing_behind(backend: Backend) -
         "not_found",
     )?;
     assert_problem(server.call("POST", &abort, &owner, None)?, 404, "not_found")?;
+
+    // A client that goes away mid-body: nothing is kept and the upload can be sent again.
+    let ticket = server.expect(
+        "POST",
+        "/api/uploads/init",
+        &owner,
+        Some(json!({"filename": "dropped.bin"})),
+        201,
+    )?;
+    let Auth::Bearer(token) = &owner else {
+        anyhow::bail!("a bearer token was expected");
+    };
+    let path = format!(
+        "/api/uploads/{}/data",
+        ticket["file_id"].as_str().unwrap_or_default()
+    );
+    {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(server.address())?;
+        write!(
+            stream,
+            "PUT {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Length: 20000\r\n\r\n",
+            server.address()
+        )?;
+        stream.write_all(&[5u8; 300 * 1024][..12_000])?;
+        stream.flush()?;
+    } // dropped: the connection closes 8000 bytes short
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let retried = loop {
+        let response = put(&server, &owner, &ticket, vec![6u8; 100].into())?;
+        if response.status() != 409 || std::time::Instant::now() > deadline {
+            break response;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    ensure!(retried.status() == 200, "{}", retried.text()?);
+    let stored = stored_objects(&server, &org_id)?;
+    ensure!(stored.len() == 3, "{stored:?}");
+    let sizes: Vec<u64> = stored
+        .iter()
+        .map(|path| std::fs::metadata(path).map(|meta| meta.len()))
+        .collect::<std::io::Result<_>>()?;
+    ensure!(
+        !sizes.contains(&12_000),
+        "the dropped upload's bytes were kept: {sizes:?}"
+    );
     ensure!(server.get("/api/health")?.status() == 200);
     Ok(())
 }
