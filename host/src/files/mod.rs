@@ -5,14 +5,13 @@ pub mod links;
 pub mod range;
 pub mod sniff;
 
-use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use crate::config::FilesConfig;
-use crate::db::DbConnection;
 use crate::db::schema::{files, orgs};
+use crate::db::{Db, DbConnection, DbError};
 
 /// The columns of a file the transfer routes need.
 #[derive(Clone, Debug, Queryable, Selectable)]
@@ -42,8 +41,6 @@ pub struct FileRecord {
     pub visibility: String,
     /// Size announced when the upload began.
     pub declared_size: Option<i64>,
-    /// Set while an upload streams in.
-    pub upload_started_at: Option<NaiveDateTime>,
     /// Downloads so far.
     pub download_count: i64,
     /// Downloads allowed.
@@ -59,6 +56,13 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<FileRecord>
         .select(FileRecord::as_select())
         .first(conn)
         .optional()
+}
+
+/// [`find`] on the blocking pool, for handlers.
+pub async fn load(db: &Db, id: &str) -> Result<Option<FileRecord>, DbError> {
+    let id = id.to_owned();
+    db.run(move |conn| find(conn, &id).map_err(DbError::from))
+        .await
 }
 
 /// Bytes `org_id` keeps stored, leaving out the file `except`.

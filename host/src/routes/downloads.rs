@@ -92,8 +92,18 @@ pub(crate) fn download_url(state: &AppState, record: &FileRecord) -> String {
     )
 }
 
-fn not_found() -> ApiError {
+pub(super) fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "there is no such file")
+}
+
+/// The file the path's `org_id` and `file_id` name, or 404.
+pub(super) async fn file_in_path(state: &AppState, params: &PathParams) -> ApiResult<FileRecord> {
+    let org_id = params.get("org_id").unwrap_or_default();
+    let file_id = params.get("file_id").unwrap_or_default();
+    stored::load(state.db(), file_id)
+        .await?
+        .filter(|record| record.org_id == org_id)
+        .ok_or_else(not_found)
 }
 
 async fn download(
@@ -104,15 +114,7 @@ async fn download(
     headers: HeaderMap,
     method: Method,
 ) -> ApiResult<Response> {
-    let org_id = params.get("org_id").unwrap_or_default().to_owned();
-    let file_id = params.get("file_id").unwrap_or_default().to_owned();
-    let lookup = file_id.clone();
-    let record = state
-        .db()
-        .run(move |conn| stored::find(conn, &lookup).map_err(DbError::from))
-        .await?
-        .filter(|record| record.org_id == org_id)
-        .ok_or_else(not_found)?;
+    let record = file_in_path(&state, &params).await?;
 
     match query.get("dl") {
         Some(token) => {

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use super::downloads::{file_params, serve_bytes};
+use super::downloads::{file_in_path, file_params, not_found, serve_bytes};
 use super::{Endpoint, PathParams, json, with_state};
 use crate::app::AppState;
 use crate::audit::AuditTarget;
@@ -135,10 +135,6 @@ pub(super) struct Share {
     expires_at: Option<String>,
 }
 
-fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "there is no such file")
-}
-
 async fn share(
     state: AppState,
     caller: Caller,
@@ -146,18 +142,10 @@ async fn share(
     body: ApiResult<ShareRequest>,
 ) -> ApiResult<Response> {
     let identity = caller.identity()?.clone();
-    let org_id = params.get("org_id").unwrap_or_default().to_owned();
-    let file_id = params.get("file_id").unwrap_or_default().to_owned();
-    if !identity.can_reach(&org_id) {
+    if !identity.can_reach(params.get("org_id").unwrap_or_default()) {
         return Err(not_found());
     }
-    let lookup = file_id.clone();
-    let record = state
-        .db()
-        .run(move |conn| stored::find(conn, &lookup).map_err(DbError::from))
-        .await?
-        .filter(|record| record.org_id == org_id)
-        .ok_or_else(not_found)?;
+    let record = file_in_path(&state, &params).await?;
     identity.require_role(&[Role::Admin, Role::Member, Role::Anonymous], "share files")?;
     let owner = record.owner_id.as_deref() == Some(identity.user_id.as_str());
     if !owner && !identity.is_superuser() && identity.role != Role::Admin {
@@ -235,11 +223,7 @@ async fn shared(
     let file_id = LinkSigner::share_file_id(&token)
         .ok_or_else(gone)?
         .to_owned();
-    let record = state
-        .db()
-        .run(move |conn| stored::find(conn, &file_id).map_err(DbError::from))
-        .await?
-        .ok_or_else(gone)?;
+    let record = stored::load(state.db(), &file_id).await?.ok_or_else(gone)?;
     state
         .links()
         .verify_share(&token, record.link_epoch, unix_now())

@@ -270,10 +270,7 @@ async fn pending_upload(
     identity: &Identity,
     file_id: &str,
 ) -> ApiResult<FileRecord> {
-    let id = file_id.to_owned();
-    let record = state
-        .db()
-        .run(move |conn| stored::find(conn, &id).map_err(DbError::from))
+    let record = stored::load(state.db(), file_id)
         .await?
         .filter(|record| identity.can_reach(&record.org_id))
         .ok_or_else(|| not_found(file_id))?;

@@ -140,11 +140,6 @@ impl Storage {
         Ok(())
     }
 
-    /// Whether `key` exists.
-    pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
-        Ok(self.operator.exists(key).await?)
-    }
-
     /// Deletes every object of an organisation.
     pub async fn delete_org(&self, org_id: &str) -> Result<(), StorageError> {
         self.operator

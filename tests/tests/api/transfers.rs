@@ -582,27 +582,18 @@ fn shares_follow_their_visibility_and_die_when_the_file_is_made_private(
     let other = bearer(&server, "other@acme.test", "member", "acme")?;
     assert_problem(get(&server, &download, &other, &[])?, 404, "not_found")?;
     ensure!(get(&server, &link, &other, &[])?.status() == 200);
-    let refused = server.call(
-        "POST",
-        &share,
-        &other,
-        Some(json!({"visibility": "public"})),
-    )?;
-    assert_problem(refused, 403, "forbidden")?;
-    let hidden = server.call(
-        "POST",
-        &share,
-        &stranger,
-        Some(json!({"visibility": "public"})),
-    )?;
-    assert_problem(hidden, 404, "not_found")?;
-    let bad = server.call(
-        "POST",
-        &share,
-        &owner,
-        Some(json!({"visibility": "public", "expires_in": 0})),
-    )?;
-    assert_problem(bad, 422, "validation_failed")?;
+    for (who, body, status, code) in [
+        (&other, json!({"visibility": "public"}), 403, "forbidden"),
+        (&stranger, json!({"visibility": "public"}), 404, "not_found"),
+        (
+            &owner,
+            json!({"visibility": "public", "expires_in": 0}),
+            422,
+            "validation_failed",
+        ),
+    ] {
+        assert_problem(server.call("POST", &share, who, Some(body))?, status, code)?;
+    }
 
     // Org: every member downloads it without a link.
     server.expect(
