@@ -12,6 +12,7 @@ use crate::auth::tokens::TokenSigner;
 use crate::config::Config;
 use crate::db::Db;
 use crate::files::links::LinkSigner;
+use crate::jobs::JobsRuntime;
 use crate::metrics::Metrics;
 use crate::plugins::PluginRuntime;
 use crate::resources::Registry;
@@ -33,6 +34,7 @@ struct Inner {
     links: LinkSigner,
     resources: Registry,
     plugins: Arc<PluginRuntime>,
+    jobs: JobsRuntime,
     started: Instant,
 }
 
@@ -67,6 +69,7 @@ impl AppState {
                 metrics,
                 resources,
                 plugins,
+                jobs: JobsRuntime::new(),
                 started: Instant::now(),
             }),
         })
@@ -125,6 +128,11 @@ impl AppState {
     /// The plugin runtime.
     pub fn plugins(&self) -> &Arc<PluginRuntime> {
         &self.inner.plugins
+    }
+
+    /// The in-memory side of jobs: worker identity, wake-ups, per-pair load.
+    pub fn jobs(&self) -> &JobsRuntime {
+        &self.inner.jobs
     }
 
     /// Time since start-up.

@@ -109,6 +109,17 @@ pub const ENV_VARS: &[EnvVar] = &[
         help: "bytes an anonymous session may keep stored [default: 1 GiB]",
     },
     EnvVar {
+        name: "METAMORPH_WORKERS",
+        key: "jobs.workers",
+        help: "conversion tasks this server runs at once [default: the number of CPUs]",
+    },
+    EnvVar {
+        name: "METAMORPH_ALLOW_PRIVATE_NETWORKS",
+        key: "jobs.allow_private_networks",
+        help: "let remote inputs and callbacks reach loopback, private and link-local \
+               addresses [default: false]",
+    },
+    EnvVar {
         name: "METAMORPH_DOWNLOAD_LINK_TTL",
         key: "files.download_link_ttl",
         help: "how long a signed download link works [default: 24h]",
@@ -175,6 +186,9 @@ pub struct ConfigFile {
     /// Uploads, quotas and download links.
     #[serde(default)]
     pub files: FilesSection,
+    /// Conversion jobs: workers, queue, cache, remote inputs and callbacks.
+    #[serde(default)]
+    pub jobs: JobsSection,
     /// HTTP server behaviour.
     #[serde(default)]
     pub server: ServerSection,
@@ -356,6 +370,54 @@ pub struct FilesSection {
     pub download_link_ttl: Option<Duration>,
 }
 
+/// `[jobs]`
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSection {
+    /// Conversion tasks this server runs at once. `0` runs none: the server only takes
+    /// requests and other instances sharing its database do the work. Default: the number
+    /// of CPUs.
+    pub workers: Option<usize>,
+    /// How often an idle worker looks for queued work in the database (work queued on
+    /// this server wakes it at once). Default `500ms`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub poll_interval: Option<Duration>,
+    /// How long a claimed task stays its worker's without a heartbeat; a task whose server
+    /// died is taken again after this. Default `30s`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub lease: Option<Duration>,
+    /// Tasks of one plugin and pair running at once on this server. Default: `workers`.
+    pub max_running_per_pair: Option<usize>,
+    /// Tasks of one plugin and pair waiting in the queue before new jobs for it are
+    /// refused with 429. Default `1000`.
+    pub max_queued_per_pair: Option<usize>,
+    /// Reuse the output of an identical earlier conversion (same input bytes, plugins,
+    /// target and options) instead of running it again. Default `true`.
+    pub cache: Option<bool>,
+    /// Let remote inputs and callbacks reach loopback, private and link-local addresses.
+    /// Default `false`.
+    pub allow_private_networks: Option<bool>,
+    /// Longest download of a remote input. Default `5m`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub remote_timeout: Option<Duration>,
+    /// Redirects followed when fetching a remote input. Default `5`.
+    pub remote_max_redirects: Option<usize>,
+    /// Attempts to deliver one callback before giving up. Default `8`.
+    pub callback_attempts: Option<u32>,
+    /// Wait before the first retry of a failed callback; doubled at each retry, with
+    /// jitter. Default `5s`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub callback_retry_base: Option<Duration>,
+    /// Time a callback receiver has to answer. Default `10s`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub callback_timeout: Option<Duration>,
+}
+
 /// `[plugins]`
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -500,6 +562,8 @@ pub struct Config {
     pub plugins: PluginsConfig,
     /// Uploads, quotas and links.
     pub files: FilesConfig,
+    /// Conversion jobs.
+    pub jobs: JobsConfig,
     /// HTTP server behaviour.
     pub server: ServerConfig,
     /// Authentication.
@@ -662,6 +726,40 @@ pub struct FilesConfig {
     /// Lifetime of a signed download link.
     #[serde(with = "humantime_serde")]
     pub download_link_ttl: Duration,
+}
+
+/// Conversion jobs: workers, queue, cache, remote inputs and callbacks.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct JobsConfig {
+    /// Tasks run at once by this server.
+    pub workers: usize,
+    /// Idle workers look for work this often.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Lease of a claimed task.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// Running tasks per plugin and pair.
+    pub max_running_per_pair: usize,
+    /// Queued tasks per plugin and pair before 429.
+    pub max_queued_per_pair: usize,
+    /// Whether outputs are reused.
+    pub cache: bool,
+    /// Whether remote inputs and callbacks may reach private addresses.
+    pub allow_private_networks: bool,
+    /// Longest remote download.
+    #[serde(with = "humantime_serde")]
+    pub remote_timeout: Duration,
+    /// Redirects followed.
+    pub remote_max_redirects: usize,
+    /// Attempts per callback.
+    pub callback_attempts: u32,
+    /// First retry wait.
+    #[serde(with = "humantime_serde")]
+    pub callback_retry_base: Duration,
+    /// Receiver's time to answer.
+    #[serde(with = "humantime_serde")]
+    pub callback_timeout: Duration,
 }
 
 /// Limits of one conversion task.
@@ -1127,6 +1225,7 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
     };
 
     let files = resolve_files(&raw.files, &invalid)?;
+    let jobs = resolve_jobs(&raw.jobs, &invalid)?;
 
     let auth = resolve_auth(raw.auth, &invalid)?;
     let limits = raw.rate_limits;
@@ -1156,6 +1255,7 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
         storage,
         plugins,
         files,
+        jobs,
         server,
         auth,
         rate_limits,
@@ -1215,6 +1315,53 @@ fn resolve_files(
         ));
     }
     Ok(files)
+}
+
+fn resolve_jobs(
+    raw: &JobsSection,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<JobsConfig, ConfigError> {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let workers = raw.workers.unwrap_or(cpus);
+    let jobs = JobsConfig {
+        workers,
+        poll_interval: raw.poll_interval.unwrap_or(Duration::from_millis(500)),
+        lease: raw.lease.unwrap_or(Duration::from_secs(30)),
+        max_running_per_pair: raw.max_running_per_pair.unwrap_or(workers.max(1)),
+        max_queued_per_pair: raw.max_queued_per_pair.unwrap_or(1000),
+        cache: raw.cache.unwrap_or(true),
+        allow_private_networks: raw.allow_private_networks.unwrap_or(false),
+        remote_timeout: raw.remote_timeout.unwrap_or(Duration::from_secs(300)),
+        remote_max_redirects: raw.remote_max_redirects.unwrap_or(5),
+        callback_attempts: raw.callback_attempts.unwrap_or(8),
+        callback_retry_base: raw.callback_retry_base.unwrap_or(Duration::from_secs(5)),
+        callback_timeout: raw.callback_timeout.unwrap_or(Duration::from_secs(10)),
+    };
+    if jobs.lease < Duration::from_secs(1) {
+        return Err(invalid(
+            "jobs.lease",
+            "must be at least 1s; a worker renews it every third of its length".into(),
+        ));
+    }
+    if jobs.poll_interval < Duration::from_millis(10) {
+        return Err(invalid(
+            "jobs.poll_interval",
+            "must be at least 10ms, e.g. 500ms".into(),
+        ));
+    }
+    if jobs.max_running_per_pair == 0 || jobs.max_queued_per_pair == 0 {
+        return Err(invalid(
+            "jobs.max_running_per_pair",
+            "and jobs.max_queued_per_pair must be 1 or more".into(),
+        ));
+    }
+    if jobs.callback_attempts == 0 {
+        return Err(invalid(
+            "jobs.callback_attempts",
+            "must be 1 or more".into(),
+        ));
+    }
+    Ok(jobs)
 }
 
 fn resolve_auth(
@@ -1568,6 +1715,10 @@ mod tests {
         assert_eq!(
             serde_json::to_value(config.files).unwrap(),
             serde_json::to_value(defaults.files).unwrap()
+        );
+        assert_eq!(
+            serde_json::to_value(config.jobs).unwrap(),
+            serde_json::to_value(defaults.jobs).unwrap()
         );
         let text = std::fs::read_to_string(example).unwrap();
         for var in ENV_VARS {

@@ -75,6 +75,16 @@ pub enum ErrorCode {
     RangeNotSatisfiable,
     /// The file may not be downloaded again: its `max_downloads` are used up.
     DownloadLimitReached,
+    /// The queue of this conversion is full; retry after `Retry-After` seconds.
+    QueueFull,
+    /// A remote input could not be fetched (the server refused, broke off or is down).
+    RemoteFetchFailed,
+    /// A URL leads to a loopback, private or link-local address, which is not allowed.
+    AddressNotAllowed,
+    /// The job ran past its `limits.job.max_process_time`.
+    JobTimedOut,
+    /// The servers running a task stopped several times while running it.
+    WorkerLost,
 }
 
 impl ErrorCode {
@@ -102,6 +112,11 @@ impl ErrorCode {
         Self::QuotaExceeded,
         Self::RangeNotSatisfiable,
         Self::DownloadLimitReached,
+        Self::QueueFull,
+        Self::RemoteFetchFailed,
+        Self::AddressNotAllowed,
+        Self::JobTimedOut,
+        Self::WorkerLost,
     ];
 
     /// The HTTP status sent with this code.
@@ -118,6 +133,11 @@ impl ErrorCode {
             Self::PayloadTooLarge | Self::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::DownloadLimitReached => StatusCode::GONE,
+            Self::QueueFull => StatusCode::TOO_MANY_REQUESTS,
+            Self::RemoteFetchFailed => StatusCode::BAD_GATEWAY,
+            Self::AddressNotAllowed => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::JobTimedOut => StatusCode::GATEWAY_TIMEOUT,
+            Self::WorkerLost => StatusCode::INTERNAL_SERVER_ERROR,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ValidationFailed
             | Self::InvalidOptions
@@ -156,6 +176,11 @@ impl ErrorCode {
             Self::QuotaExceeded => "Storage quota exceeded",
             Self::RangeNotSatisfiable => "Range not satisfiable",
             Self::DownloadLimitReached => "Download limit reached",
+            Self::QueueFull => "Conversion queue full",
+            Self::RemoteFetchFailed => "Remote input not fetched",
+            Self::AddressNotAllowed => "Address not allowed",
+            Self::JobTimedOut => "Job timed out",
+            Self::WorkerLost => "Worker lost",
         }
     }
 
@@ -238,6 +263,26 @@ impl ErrorCode {
                 "The file was downloaded as many times as its `max_downloads` allow. Its \
                  owner can raise the limit (`PATCH /api/files/{org_id}/{id}`)."
             }
+            Self::QueueFull => {
+                "Too many conversions of this kind are waiting. Nothing was created; send the \
+                 same request again after `Retry-After` seconds."
+            }
+            Self::RemoteFetchFailed => {
+                "The URL of a remote input could not be fetched; `detail` gives the remote \
+                 server's answer or the network error."
+            }
+            Self::AddressNotAllowed => {
+                "The URL leads to a loopback, private or link-local address. Use a public \
+                 address, or (self-hosters) set `jobs.allow_private_networks`."
+            }
+            Self::JobTimedOut => {
+                "The job ran past its `limits.job.max_process_time`; what was not done was \
+                 canceled. Raise the limit or split the job."
+            }
+            Self::WorkerLost => {
+                "The servers running this task stopped while running it, several times. The \
+                 input may crash the converter; report the job id."
+            }
         }
     }
 
@@ -266,6 +311,11 @@ impl ErrorCode {
             Self::QuotaExceeded => "quota_exceeded",
             Self::RangeNotSatisfiable => "range_not_satisfiable",
             Self::DownloadLimitReached => "download_limit_reached",
+            Self::QueueFull => "queue_full",
+            Self::RemoteFetchFailed => "remote_fetch_failed",
+            Self::AddressNotAllowed => "address_not_allowed",
+            Self::JobTimedOut => "job_timed_out",
+            Self::WorkerLost => "worker_lost",
         }
     }
 

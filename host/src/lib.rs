@@ -12,6 +12,7 @@ pub mod db; //        database pool, migrations, schema
 pub mod error; //     ApiError and RFC 9457 problem documents
 pub mod files; //     stored files: uploads, quotas, downloads, links
 pub mod http; //      the server: accept loop, request ids, routing, panics, access log
+pub mod jobs; //      conversion jobs: queue, workers, remote inputs, callbacks
 pub mod metrics; //   Prometheus metrics
 pub mod openapi; //   the OpenAPI document, from the route table
 pub mod plugins; //   the plugin runtime: wasm and native converters, routes between formats

@@ -7,6 +7,12 @@
 //! | `metamorph_http_requests_in_flight` | gauge | |
 //! | `metamorph_db_pool_connections` | gauge | `state` (`idle`, `in_use`) |
 //! | `metamorph_build_info` | gauge (always 1) | `version` |
+//! | `metamorph_job_tasks_queued` | gauge | `pair` (plugins and formats, `image:png>jpg`) |
+//! | `metamorph_job_tasks_running` | gauge | `pair` (on this server) |
+//! | `metamorph_job_tasks_total` | counter | `pair`, `outcome` (`completed`, `cached`, `failed`, `lost`) |
+//! | `metamorph_job_task_duration_seconds` | histogram | `pair` |
+//! | `metamorph_job_queue_refusals_total` | counter | `pair` (answered 429) |
+//! | `metamorph_callbacks_total` | counter | `outcome` (`delivered`, `pending` = will retry, `failed`, `gone`) |
 //! | `process_*` | process collector | CPU, memory, file descriptors, start time |
 //!
 //! Routes are labelled by template (`/api/files/{org_id}/{id}`), never by the concrete path,
@@ -33,6 +39,12 @@ pub struct Metrics {
     http_duration: HistogramVec,
     http_in_flight: IntGauge,
     db_pool: IntGaugeVec,
+    tasks_queued: IntGaugeVec,
+    tasks_running: IntGaugeVec,
+    tasks_total: IntCounterVec,
+    task_duration: HistogramVec,
+    queue_refusals: IntCounterVec,
+    callbacks: IntCounterVec,
 }
 
 impl Metrics {
@@ -71,6 +83,56 @@ impl Metrics {
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
 
+        let tasks_queued = IntGaugeVec::new(
+            Opts::new(
+                "metamorph_job_tasks_queued",
+                "Tasks waiting in the queue, by plugin and pair",
+            ),
+            &["pair"],
+        )?;
+        let tasks_running = IntGaugeVec::new(
+            Opts::new(
+                "metamorph_job_tasks_running",
+                "Tasks running on this server, by plugin and pair",
+            ),
+            &["pair"],
+        )?;
+        let tasks_total = IntCounterVec::new(
+            Opts::new(
+                "metamorph_job_tasks_total",
+                "Tasks ended on this server, by plugin, pair and outcome",
+            ),
+            &["pair", "outcome"],
+        )?;
+        let task_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "metamorph_job_task_duration_seconds",
+                "Time a task ran on this server, by plugin and pair",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["pair"],
+        )?;
+        let queue_refusals = IntCounterVec::new(
+            Opts::new(
+                "metamorph_job_queue_refusals_total",
+                "Jobs refused with 429 because a pair's queue was full",
+            ),
+            &["pair"],
+        )?;
+        let callbacks = IntCounterVec::new(
+            Opts::new(
+                "metamorph_callbacks_total",
+                "Callback delivery attempts, by outcome",
+            ),
+            &["outcome"],
+        )?;
+        for metric in [&tasks_queued, &tasks_running] {
+            registry.register(Box::new(metric.clone()))?;
+        }
+        for metric in [&tasks_total, &queue_refusals, &callbacks] {
+            registry.register(Box::new(metric.clone()))?;
+        }
+        registry.register(Box::new(task_duration.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(http_in_flight.clone()))?;
@@ -87,7 +149,45 @@ impl Metrics {
             http_duration,
             http_in_flight,
             db_pool,
+            tasks_queued,
+            tasks_running,
+            tasks_total,
+            task_duration,
+            queue_refusals,
+            callbacks,
         })
+    }
+
+    /// A task of `pair` started here.
+    pub fn task_started(&self, pair: &str) {
+        self.tasks_running.with_label_values(&[pair]).inc();
+    }
+
+    /// A task of `pair` ended here with `outcome` after `took`.
+    pub fn task_ended(&self, pair: &str, outcome: &str, took: Duration) {
+        self.tasks_running.with_label_values(&[pair]).dec();
+        self.tasks_total.with_label_values(&[pair, outcome]).inc();
+        self.task_duration
+            .with_label_values(&[pair])
+            .observe(took.as_secs_f64());
+    }
+
+    /// The queue depths, as counted in the database; pairs not listed are empty.
+    pub fn set_queue_depths(&self, depths: &[(String, i64)]) {
+        self.tasks_queued.reset();
+        for (pair, count) in depths {
+            self.tasks_queued.with_label_values(&[pair]).set(*count);
+        }
+    }
+
+    /// A job was refused because the queue of `pair` was full.
+    pub fn queue_refused(&self, pair: &str) {
+        self.queue_refusals.with_label_values(&[pair]).inc();
+    }
+
+    /// A callback attempt ended with `outcome`.
+    pub fn callback_sent(&self, outcome: &str) {
+        self.callbacks.with_label_values(&[outcome]).inc();
     }
 
     /// Marks the start of a request.

@@ -175,11 +175,13 @@ async fn serve(config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()>
     };
     let service = HttpService::new(router, metrics, Some(gatekeeper));
     let cleanup = tokio::spawn(cleanup_loop(state.clone(), limits));
+    let workers = crate::jobs::worker::start(&state);
     let shutdown = http::shutdown_signal();
     tracing::info!(address = %bound, docs = %format!("http://{bound}/docs/"), "listening");
 
     let drained = http::serve(listener, service, shutdown, shutdown_timeout).await;
     cleanup.abort();
+    workers.stop().await;
     match drained {
         Drained::Completely => tracing::info!("all requests finished; stopped"),
         Drained::TimedOut => tracing::warn!(

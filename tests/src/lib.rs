@@ -406,12 +406,22 @@ impl ServerBuilder {
             dir,
             database_url,
             _pg: pg,
-            client: reqwest::blocking::Client::builder()
+            client: http_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(30))
                 .build()?,
         })
     }
+}
+
+/// A blocking HTTP client builder, with the process's TLS provider installed (the
+/// workspace builds reqwest without one, as the service installs its own).
+pub fn http_client() -> reqwest::blocking::ClientBuilder {
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::blocking::Client::builder()
 }
 
 /// `metamorph` with a clean environment: no `METAMORPH_*` variable of the caller leaks in,

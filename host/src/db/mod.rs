@@ -81,6 +81,32 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl From<diesel::result::Error> for ApiError {
+    fn from(error: diesel::result::Error) -> Self {
+        DbError::from(error).into()
+    }
+}
+
+/// Runs `work` in a transaction that will write. On SQLite it takes the write lock before
+/// its first read: a transaction that read first and then writes fails at once with
+/// "database is locked" when another connection wrote in between (WAL snapshots cannot be
+/// upgraded), instead of waiting its turn. PostgreSQL needs nothing of the kind.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    use diesel::Connection;
+    conn.transaction(|conn| {
+        if let DbConnection::Sqlite(sqlite) = conn {
+            // A write statement, even one that changes nothing, takes the lock (waiting
+            // up to the busy timeout for it).
+            sqlite.batch_execute("UPDATE orgs SET id = id WHERE 0 = 1")?;
+        }
+        work(conn)
+    })
+}
+
 /// The database handle shared by the whole service. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {

@@ -98,6 +98,75 @@ diesel::table! {
         queued_at -> Nullable<Timestamp>,
         started_at -> Nullable<Timestamp>,
         finished_at -> Nullable<Timestamp>,
+        deadline_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// The work queue: one row per import or conversion of a job.
+    job_tasks (id) {
+        id -> Text,
+        job_id -> Text,
+        org_id -> Text,
+        kind -> Text,
+        input_index -> Integer,
+        conversion_index -> Nullable<Integer>,
+        input_file_id -> Nullable<Text>,
+        target -> Nullable<Text>,
+        pair -> Text,
+        status -> Text,
+        attempts -> Integer,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamp>,
+        output_file_id -> Nullable<Text>,
+        cached -> Bool,
+        error_code -> Nullable<Text>,
+        error_message -> Nullable<Text>,
+        created_at -> Timestamp,
+        queued_at -> Nullable<Timestamp>,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Outputs by what made them, so a conversion asked again is not run again.
+    conversion_cache (org_id, cache_key) {
+        org_id -> Text,
+        cache_key -> Text,
+        file_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// Callback signing secrets, sealed.
+    webhook_secrets (id) {
+        id -> Text,
+        org_id -> Text,
+        secret -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    /// Callback messages and their delivery attempts.
+    callback_deliveries (id) {
+        id -> Text,
+        job_id -> Text,
+        org_id -> Text,
+        url -> Text,
+        event -> Text,
+        payload -> Text,
+        state -> Text,
+        attempts -> Integer,
+        attempt_log -> Text,
+        next_attempt_at -> Nullable<Timestamp>,
+        lease_owner -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
@@ -181,6 +250,7 @@ diesel::joinable!(api_keys -> orgs (org_id));
 diesel::joinable!(api_keys -> users (user_id));
 diesel::joinable!(files -> orgs (org_id));
 diesel::joinable!(jobs -> orgs (org_id));
+diesel::joinable!(job_tasks -> jobs (job_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     orgs,
@@ -193,6 +263,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     settings,
     feature_flags,
     destinations,
+    job_tasks,
+    conversion_cache,
+    webhook_secrets,
+    callback_deliveries,
 );
 
 /// Checks that every table and column above exists, by selecting each table's columns from
@@ -221,6 +295,22 @@ pub fn verify(conn: &mut DbConnection) -> Result<(), DbError> {
         .execute(conn)?;
     audit_events::table
         .select(audit_events::all_columns)
+        .limit(0)
+        .execute(conn)?;
+    job_tasks::table
+        .select(job_tasks::all_columns)
+        .limit(0)
+        .execute(conn)?;
+    conversion_cache::table
+        .select(conversion_cache::all_columns)
+        .limit(0)
+        .execute(conn)?;
+    webhook_secrets::table
+        .select(webhook_secrets::all_columns)
+        .limit(0)
+        .execute(conn)?;
+    callback_deliveries::table
+        .select(callback_deliveries::all_columns)
         .limit(0)
         .execute(conn)?;
     Ok(())

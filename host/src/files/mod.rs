@@ -1,6 +1,7 @@
 //! Stored files: their records, quotas, the streaming of bytes in and out, and the links
 //! that give them out. The HTTP side is in `routes/uploads.rs` and `routes/downloads.rs`.
 
+pub mod ingest;
 pub mod links;
 pub mod range;
 pub mod sniff;

@@ -19,7 +19,6 @@ use super::{Resource, WriteContext};
 use crate::app::AppState;
 use crate::audit::AuditTarget;
 use crate::auth::{Caller, Identity, RateClass};
-use crate::db::now;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::{Endpoint, PathParams, intern, json, schema_named, with_state};
 
@@ -92,6 +91,7 @@ pub(super) fn endpoints<R: Resource>(state: &AppState, def: &Arc<ResourceDef>) -
                 with_state(state)
                     .and(def_filter.clone())
                     .and(caller)
+                    .and(warp::header::optional::<String>("idempotency-key"))
                     .and(json::<Value>(limit))
                     .then(create::<R>)
                     .map(finish),
@@ -102,6 +102,12 @@ pub(super) fn endpoints<R: Resource>(state: &AppState, def: &Arc<ResourceDef>) -
             .path_param::<String>("org_id", org_doc, example_org)
             .path_param::<String>("id", id_doc, example_id)
             .json_response_schema(StatusCode::OK, "The record", record.clone())
+            .json_responses_if(
+                R::WORKED_ON,
+                StatusCode::ACCEPTED,
+                "The record, still being worked on",
+                record.clone(),
+            )
             .handle(
                 with_state(state)
                     .and(def_filter.clone())
@@ -141,6 +147,12 @@ pub(super) fn endpoints<R: Resource>(state: &AppState, def: &Arc<ResourceDef>) -
             .path_param::<String>("org_id", org_doc, example_org)
             .path_param::<String>("id", id_doc, example_id)
             .response(StatusCode::NO_CONTENT, "Deleted", None)
+            .json_responses_if(
+                R::WORKED_ON,
+                StatusCode::OK,
+                "Still being worked on: stopped instead, the record as it is now",
+                record.clone(),
+            )
             .handle(
                 with_state(state)
                     .and(def_filter.clone())
@@ -206,7 +218,7 @@ fn finish(result: ApiResult<Response>) -> Response {
 
 /// `feature-flags` → `FeatureFlags`, `Feature flag` → `FeatureFlag`.
 fn camel(text: &str) -> String {
-    text.split(['-', ' ', '_'])
+    text.split(['-', ' ', '_', '/'])
         .filter(|word| !word.is_empty())
         .map(|word| {
             let mut chars = word.chars();
@@ -246,12 +258,7 @@ fn locate<'a>(
 }
 
 fn context(state: &AppState, identity: &Identity, org_id: &str) -> WriteContext {
-    WriteContext {
-        identity: identity.clone(),
-        org_id: org_id.to_owned(),
-        now: now(),
-        sealer: state.sealer().clone(),
-    }
+    WriteContext::new(state, identity, org_id)
 }
 
 async fn list<R: Resource>(
@@ -285,7 +292,7 @@ async fn list<R: Resource>(
     let (rows, next_cursor) = page.paginate(rows, R::id);
     let items = rows
         .iter()
-        .map(|row| def.view(identity.role, R::to_json(row)))
+        .map(|row| def.view(identity.role, R::present(&state, row)))
         .collect();
     Ok(json_reply(
         StatusCode::OK,
@@ -297,12 +304,14 @@ async fn create<R: Resource>(
     state: AppState,
     def: Arc<ResourceDef>,
     caller: Caller,
+    idempotency_key: Option<String>,
     body: ApiResult<Value>,
 ) -> ApiResult<Response> {
     let identity = caller.identity()?;
     def.require(identity.role, Op::Create)?;
     let fields = def.check_body(identity.role, &body?, true)?;
-    let ctx = context(&state, identity, &identity.org_id);
+    let mut ctx = context(&state, identity, &identity.org_id);
+    ctx.idempotency_key = idempotency_key;
     let row = state
         .db()
         .run(move |conn| R::create(conn, &ctx, fields))
@@ -314,7 +323,7 @@ async fn create<R: Resource>(
     };
     let mut response = json_reply(
         StatusCode::CREATED,
-        &def.view(identity.role, R::to_json(&row)),
+        &def.view(identity.role, R::present(&state, &row)),
     );
     response.extensions_mut().insert(target);
     Ok(response)
@@ -351,8 +360,8 @@ async fn get<R: Resource>(
     let identity = caller.identity()?;
     let row = load::<R>(&state, &def, identity, &params, Op::Read).await?;
     Ok(json_reply(
-        StatusCode::OK,
-        &def.view(identity.role, R::to_json(&row)),
+        R::read_status(&row),
+        &def.view(identity.role, R::present(&state, &row)),
     ))
 }
 
@@ -373,7 +382,7 @@ async fn update<R: Resource>(
         .await?;
     Ok(json_reply(
         StatusCode::OK,
-        &def.view(identity.role, R::to_json(&row)),
+        &def.view(identity.role, R::present(&state, &row)),
     ))
 }
 
@@ -389,6 +398,20 @@ async fn delete<R: Resource>(
         params.get("org_id").unwrap_or_default().to_owned(),
         R::id(&row).to_owned(),
     );
+    let ctx = context(&state, identity, params.get("org_id").unwrap_or_default());
+    let (row, stopped) = state
+        .db()
+        .run(move |conn| {
+            let stopped = R::stop_instead_of_delete(conn, &ctx, &row)?;
+            Ok::<_, ApiError>((row, stopped))
+        })
+        .await?;
+    if let Some(stopped) = stopped {
+        return Ok(json_reply(
+            StatusCode::OK,
+            &def.view(identity.role, R::present(&state, &stopped)),
+        ));
+    }
     let objects = R::stored_objects(&row);
     state
         .db()

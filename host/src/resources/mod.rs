@@ -67,6 +67,37 @@ pub struct WriteContext {
     pub now: NaiveDateTime,
     /// Encrypts stored secrets.
     pub sealer: Sealer,
+    /// The service (configuration, plugins, job runtime).
+    pub state: AppState,
+    /// The `Idempotency-Key` header of a create.
+    pub idempotency_key: Option<String>,
+    /// What identifies the request under that key, when not its body (the one-shot form
+    /// hashes its file's content, not the id the upload got).
+    pub request_hash: Option<String>,
+}
+
+impl WriteContext {
+    /// A write by `identity` to `org_id`, now.
+    pub fn new(state: &AppState, identity: &Identity, org_id: &str) -> Self {
+        Self {
+            identity: identity.clone(),
+            org_id: org_id.to_owned(),
+            now: crate::db::now(),
+            sealer: state.sealer().clone(),
+            state: state.clone(),
+            idempotency_key: None,
+            request_hash: None,
+        }
+    }
+}
+
+/// Creates a conversion job from a checked body (the one-shot form's way in).
+pub(crate) fn create_job(
+    conn: &mut DbConnection,
+    ctx: &WriteContext,
+    body: Map<String, Value>,
+) -> ApiResult<crate::jobs::JobRecord> {
+    <jobs::ConversionJobs as Resource>::create(conn, ctx, body)
 }
 
 /// A resource: its name, schema file and table queries. Queries are written concretely
@@ -108,6 +139,31 @@ pub trait Resource: Send + Sync + 'static {
     ) -> ApiResult<Self::Row>;
     /// Deletes one row of `org_id`; the number deleted.
     fn delete(conn: &mut DbConnection, org_id: &str, id: &str) -> QueryResult<usize>;
+
+    /// The row as JSON for a response, where that needs the service (signed links); by
+    /// default [`Resource::to_json`].
+    fn present(_state: &AppState, row: &Self::Row) -> Map<String, Value> {
+        Self::to_json(row)
+    }
+
+    /// Whether rows are worked on after they are written (jobs): `GET` may answer 202, and
+    /// `DELETE` may stop the work instead of deleting (see below).
+    const WORKED_ON: bool = false;
+
+    /// The status of a `GET` of the row: 200, or 202 while it is still being worked on.
+    fn read_status(_row: &Self::Row) -> http::StatusCode {
+        http::StatusCode::OK
+    }
+
+    /// What `DELETE` does to a row that is still being worked on: `Some(row)` when it was
+    /// stopped instead of deleted (answered 200 with the row), `None` to delete it.
+    fn stop_instead_of_delete(
+        _conn: &mut DbConnection,
+        _ctx: &WriteContext,
+        _row: &Self::Row,
+    ) -> ApiResult<Option<Self::Row>> {
+        Ok(None)
+    }
 
     /// Storage objects that belong to the row and go with it when it is deleted.
     fn stored_objects(_row: &Self::Row) -> Vec<String> {

@@ -345,6 +345,17 @@ impl EndpointBuilder {
         self
     }
 
+    /// Documents a `multipart/form-data` request body by its schema.
+    #[must_use]
+    pub fn multipart_body(mut self, description: &'static str, schema: SchemaFn) -> Self {
+        self.doc.body = Some(BodyDoc {
+            description,
+            content_type: "multipart/form-data",
+            schema,
+        });
+        self
+    }
+
     /// Documents a request body of raw bytes (a file), of any media type.
     #[must_use]
     pub fn bytes_body(mut self, description: &'static str) -> Self {
@@ -405,6 +416,22 @@ impl EndpointBuilder {
             schema,
         });
         self
+    }
+
+    /// Documents a JSON response by its schema when `condition` holds.
+    #[must_use]
+    pub fn json_responses_if(
+        self,
+        condition: bool,
+        status: StatusCode,
+        description: &'static str,
+        schema: SchemaFn,
+    ) -> Self {
+        if condition {
+            self.json_response_schema(status, description, schema)
+        } else {
+            self
+        }
     }
 
     /// Documents a JSON response by its schema.

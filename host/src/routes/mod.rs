@@ -7,6 +7,8 @@ mod api_keys;
 mod audit;
 mod auth;
 mod body;
+mod callbacks;
+mod convert;
 mod downloads;
 mod endpoint;
 mod errors;
@@ -31,6 +33,8 @@ pub use endpoint::{
 };
 pub use router::{PathParams, Routed, Router, RouterError};
 
+pub(crate) use downloads::download_url;
+
 use crate::app::AppState;
 
 /// Every endpoint of the service.
@@ -42,6 +46,8 @@ fn endpoints(state: &AppState, openapi: &ops::OpenApiSlot) -> Vec<Endpoint> {
     all.extend(meta::endpoints(state)); //            GET /api/_meta[/{resource}]
     all.extend(crate::resources::endpoints(state)); // /api/{resource}… generated CRUD
     all.extend(uploads::endpoints(state)); //         /api/uploads/…
+    all.extend(convert::endpoints(state)); //         POST /api/convert
+    all.extend(callbacks::endpoints(state)); //       /api/callback-secrets…
     all.extend(downloads::endpoints(state)); //       GET /api/files/{org_id}/{file_id}/download
     all.extend(shares::endpoints(state)); //          POST …/share, GET /api/s/{token}
     all.extend(audit::endpoints(state)); //           GET /api/audit

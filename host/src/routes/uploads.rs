@@ -10,14 +10,13 @@
 //! so memory does not grow with the file. Its SHA-256 and size are computed on the way and
 //! its format is sniffed from its first bytes.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Buf;
 use chrono::Duration as TimeDelta;
 use diesel::prelude::*;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use http::{HeaderMap, StatusCode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
@@ -28,12 +27,10 @@ use crate::auth::{Caller, Identity, RateClass, Role};
 use crate::db::schema::files;
 use crate::db::{DbError, now};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::files::sniff::{SNIFF_LEN, sniff};
+use crate::files::ingest;
+use crate::files::sniff::sniff;
 use crate::files::{self as stored, FileRecord};
 use crate::storage::Storage;
-
-/// Bytes gathered before each write to storage.
-const WRITE_CHUNK: usize = 256 * 1024;
 
 /// After this long, an upload that never finished (its server died) may be started again.
 const STALE_UPLOAD: TimeDelta = TimeDelta::hours(1);
@@ -366,15 +363,12 @@ where
 
     claim(&state, &record.id).await?;
     let key = Storage::file_key(&record.org_id, &record.id);
-    let stored = match receive(&state, &key, body, cap).await {
+    let stored = match ingest::store_stream(state.storage(), &key, body, cap).await {
         Ok(stored) => stored,
-        Err(failure) => {
+        Err(refused) => {
             let _ = state.storage().delete(&key).await;
             release(&state, &record.id).await;
-            return Err(match failure {
-                Received::TooLong(size) => over(size),
-                Received::Failed(error) => error,
-            });
+            return Err(refused.into_api(over));
         }
     };
 
@@ -413,6 +407,24 @@ where
             return Err(error);
         }
     };
+    // Conversions waiting for this file can run now.
+    let (waker, file_id) = (state.clone(), record.id.clone());
+    let queued = state
+        .db()
+        .run(move |conn| {
+            crate::db::write_transaction(conn, |conn| {
+                crate::jobs::input_ready(conn, &waker, &file_id)
+            })
+        })
+        .await;
+    match queued {
+        Ok(()) => state.jobs().wake(),
+        Err(error) => tracing::warn!(
+            file_id = %record.id,
+            error = %error.detail(),
+            "cannot queue the conversions waiting for an upload; the next sweep will"
+        ),
+    }
     json.insert(
         "download_url".into(),
         serde_json::Value::String(super::downloads::download_url(&state, &record)),
@@ -473,115 +485,6 @@ async fn release(state: &AppState, file_id: &str) {
     if let Err(error) = released {
         tracing::warn!(file_id, %error, "cannot release a failed upload");
     }
-}
-
-/// What was stored.
-struct StoredBody {
-    size: u64,
-    sha256: String,
-    head: Vec<u8>,
-}
-
-/// Why a body was not stored.
-enum Received {
-    /// It passed the cap; its size so far.
-    TooLong(u64),
-    /// The client went away, or storage failed.
-    Failed(ApiError),
-}
-
-/// Streams `body` into the object `key`, at most `cap` bytes.
-async fn receive<S, B>(
-    state: &AppState,
-    key: &str,
-    body: S,
-    cap: u64,
-) -> Result<StoredBody, Received>
-where
-    S: Stream<Item = Result<B, warp::Error>> + Send,
-    B: Buf,
-{
-    let failed = |error: ApiError| Received::Failed(error);
-    let mut writer = state
-        .storage()
-        .writer(key)
-        .await
-        .map_err(|error| failed(error.into()))?;
-    let mut hasher = Sha256::new();
-    let mut head = Vec::with_capacity(SNIFF_LEN);
-    let mut pending = BytesMut::with_capacity(WRITE_CHUNK);
-    let mut size = 0u64;
-    let mut body = std::pin::pin!(body);
-    let result: Result<(), Received> = async {
-        while let Some(chunk) = body.next().await {
-            let mut chunk = chunk.map_err(|error| {
-                failed(
-                    ApiError::new(
-                        ErrorCode::BadRequest,
-                        "the upload ended before the whole body arrived; send it again",
-                    )
-                    .with_source(error),
-                )
-            })?;
-            while chunk.has_remaining() {
-                let piece = chunk.chunk();
-                let length = piece.len();
-                size += length as u64;
-                if size > cap {
-                    return Err(Received::TooLong(size));
-                }
-                hasher.update(piece);
-                if head.len() < SNIFF_LEN {
-                    let take = (SNIFF_LEN - head.len()).min(length);
-                    head.extend_from_slice(&piece[..take]);
-                }
-                pending.extend_from_slice(piece);
-                chunk.advance(length);
-                if pending.len() >= WRITE_CHUNK {
-                    let full: Bytes = pending.split().freeze();
-                    writer
-                        .write(full)
-                        .await
-                        .map_err(|error| failed(error.into()))?;
-                }
-            }
-        }
-        if !pending.is_empty() {
-            writer
-                .write(pending.split().freeze())
-                .await
-                .map_err(|error| failed(error.into()))?;
-        }
-        Ok(())
-    }
-    .await;
-    match result {
-        Ok(()) => {
-            writer
-                .finish()
-                .await
-                .map_err(|error| failed(error.into()))?;
-            Ok(StoredBody {
-                size,
-                sha256: hex(&hasher.finalize()),
-                head,
-            })
-        }
-        Err(error) => {
-            let _ = writer.abort().await;
-            Err(error)
-        }
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut text, byte| {
-            let _ = write!(text, "{byte:02x}");
-            text
-        })
 }
 
 async fn abort(state: AppState, caller: Caller, params: PathParams) -> ApiResult<Response> {

@@ -23,6 +23,9 @@ pub enum StorageError {
     /// An operation took longer than allowed.
     #[error("storage did not answer within {0:?}")]
     TimedOut(Duration),
+    /// A local file could not be read or written.
+    #[error("local file operation failed: {0}")]
+    Io(#[from] std::io::Error),
     /// What was read back is not what was written.
     #[error("storage returned different bytes than were written")]
     Corrupted,
@@ -132,6 +135,12 @@ impl Storage {
     {
         let reader = self.operator.reader(key).await?;
         Ok(reader.into_bytes_stream(range).await?)
+    }
+
+    /// Copies the object `from` to `to`, within this storage.
+    pub async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        self.operator.copy(from, to).await?;
+        Ok(())
     }
 
     /// Deletes one object; deleting what does not exist succeeds.

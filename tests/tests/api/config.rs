@@ -23,8 +23,11 @@ fn starts_with_no_config_file_and_no_variables_using_the_defaults() -> Result<()
     }
     let address = address.expect("the server logs the address it listens on");
     // stderr is closed from here on: the server must keep serving when its log reader goes.
-    let health: serde_json::Value =
-        reqwest::blocking::get(format!("http://{address}/api/health"))?.json()?;
+    let health: serde_json::Value = metamorph_tests::http_client()
+        .build()?
+        .get(format!("http://{address}/api/health"))
+        .send()?
+        .json()?;
     child.kill()?;
     child.wait()?;
     ensure!(health["status"] == "ok", "{health}");

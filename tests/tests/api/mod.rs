@@ -5,6 +5,7 @@ mod documents;
 mod errors;
 mod health;
 mod identity;
+mod jobs;
 mod malformed;
 mod media;
 mod metrics;

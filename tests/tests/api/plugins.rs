@@ -259,7 +259,8 @@ fn hot_reload_adds_replaces_and_removes_plugins_while_tasks_finish_on_their_vers
     // A task that started before its plugin was removed finishes on that plugin.
     let url = server.url("/api/formats/slow/template");
     let slow = std::thread::spawn(move || -> Result<(u16, String)> {
-        let response = reqwest::blocking::Client::new()
+        let response = metamorph_tests::http_client()
+            .build()?
             .get(url)
             .timeout(Duration::from_secs(30))
             .send()?;

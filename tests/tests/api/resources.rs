@@ -121,7 +121,7 @@ fn samples() -> Vec<Sample> {
         },
         Sample {
             name: "conversion-jobs",
-            create: |n| json!({"tag": format!("job-{n}"), "conversions": [{"target": "pdf"}]}),
+            create: |n| json!({"tag": format!("job-{n}"), "process": false, "conversions": [{"target": "pdf"}]}),
             patch: json!({"tag": "renamed"}),
             expected: Expected {
                 list: [200, 200, 200, 200, 200, 401],

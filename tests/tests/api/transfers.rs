@@ -32,7 +32,7 @@ fn sha256sum(path: &std::path::Path) -> Result<String> {
 }
 
 /// Announces and uploads `bytes` as `filename`; returns the stored record.
-fn upload(server: &Server, auth: &Auth, filename: &str, bytes: &[u8]) -> Result<Value> {
+pub(crate) fn upload(server: &Server, auth: &Auth, filename: &str, bytes: &[u8]) -> Result<Value> {
     let ticket = server.expect(
         "POST",
         "/api/uploads/init",
