@@ -160,6 +160,35 @@ pub async fn fetch_to_file(
     Ok(())
 }
 
+/// Completes the pending file `file_id` with what was stored of it: `ready`, its size,
+/// hash, sniffed format and storage key. The number of records changed (0 when it was no
+/// longer pending).
+pub fn mark_ready(
+    conn: &mut crate::db::DbConnection,
+    file_id: &str,
+    stored: &Stored,
+    format: Option<&str>,
+    key: &str,
+) -> diesel::QueryResult<usize> {
+    use crate::db::schema::files;
+    use diesel::prelude::*;
+    diesel::update(
+        files::table
+            .find(file_id)
+            .filter(files::status.eq("pending")),
+    )
+    .set((
+        files::status.eq("ready"),
+        files::size_bytes.eq(i64::try_from(stored.size).unwrap_or(i64::MAX)),
+        files::sha256.eq(&stored.sha256),
+        files::format.eq(format),
+        files::storage_key.eq(key),
+        files::upload_started_at.eq(None::<chrono::NaiveDateTime>),
+        files::updated_at.eq(crate::db::now()),
+    ))
+    .execute(conn)
+}
+
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

@@ -727,18 +727,7 @@ pub fn cancel(
     crate::db::write_transaction(conn, |conn| {
         let now = crate::db::now();
         queue::lock_job(conn, job_id)?;
-        diesel::update(
-            job_tasks::table
-                .filter(job_tasks::job_id.eq(job_id))
-                .filter(job_tasks::status.eq_any(["waiting", "queued", "processing"])),
-        )
-        .set((
-            job_tasks::status.eq("canceled"),
-            job_tasks::lease_owner.eq(None::<String>),
-            job_tasks::finished_at.eq(now),
-        ))
-        .execute(conn)
-        .map_err(DbError::from)?;
+        queue::cancel_unfinished(conn, job_id, now)?;
         let changed = diesel::update(jobs::table.find(job_id).filter(jobs::status.eq_any([
             "created",
             "queued",

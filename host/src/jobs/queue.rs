@@ -35,6 +35,27 @@ pub fn lock_job(conn: &mut DbConnection, job_id: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Cancels the unfinished tasks of `job_id` (a running one's result will be thrown away:
+/// its worker no longer holds it).
+pub fn cancel_unfinished(
+    conn: &mut DbConnection,
+    job_id: &str,
+    time: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(
+        job_tasks::table
+            .filter(job_tasks::job_id.eq(job_id))
+            .filter(job_tasks::status.eq_any(["waiting", "queued", "processing"])),
+    )
+    .set((
+        job_tasks::status.eq("canceled"),
+        job_tasks::lease_owner.eq(None::<String>),
+        job_tasks::finished_at.eq(time),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Refuses new queued tasks (429 `queue_full`, with `Retry-After`) when a pair's queue
 /// would pass `jobs.max_queued_per_pair`.
 pub fn check_room(conn: &mut DbConnection, state: &AppState, tasks: &[TaskRow]) -> ApiResult<()> {
@@ -418,18 +439,7 @@ pub fn settle(conn: &mut DbConnection, state: &AppState, job_id: &str) -> ApiRes
     };
     let (status, info) =
         if let (Some(failure), true) = (first_failure, spec.fail_on_conversion_error) {
-            diesel::update(
-                job_tasks::table
-                    .filter(job_tasks::job_id.eq(job_id))
-                    .filter(job_tasks::status.eq_any(["waiting", "queued", "processing"])),
-            )
-            .set((
-                job_tasks::status.eq("canceled"),
-                job_tasks::lease_owner.eq(None::<String>),
-                job_tasks::finished_at.eq(time),
-            ))
-            .execute(conn)
-            .map_err(DbError::from)?;
+            cancel_unfinished(conn, job_id, time)?;
             ("failed", Some(describe(failure)))
         } else if tasks.iter().all(|task| is_terminal(&task.status)) {
             let conversions = tasks.iter().filter(|task| task.kind == "convert");

@@ -12,13 +12,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::prelude::*;
 use futures_util::StreamExt;
 
 use super::JobRecord;
 use crate::app::AppState;
-use crate::db::schema::files;
-use crate::db::{DbError, now};
+use crate::db::DbError;
 use crate::error::{ApiError, ErrorCode};
 use crate::files::{FileRecord, ingest, sniff};
 use crate::storage::Storage;
@@ -268,17 +266,7 @@ pub async fn import(state: &AppState, job: &JobRecord, input: &FileRecord) -> Re
     let saved = state
         .db()
         .run(move |conn| {
-            diesel::update(files::table.find(&id).filter(files::status.eq("pending")))
-                .set((
-                    files::status.eq("ready"),
-                    files::size_bytes.eq(i64::try_from(stored.size).unwrap_or(i64::MAX)),
-                    files::sha256.eq(&stored.sha256),
-                    files::format.eq(&format),
-                    files::storage_key.eq(&key),
-                    files::updated_at.eq(now()),
-                ))
-                .execute(conn)
-                .map_err(DbError::from)
+            ingest::mark_ready(conn, &id, &stored, format.as_deref(), &key).map_err(DbError::from)
         })
         .await;
     if let Err(error) = saved {

@@ -202,7 +202,12 @@ async fn run_with_heartbeat(state: &AppState, task: &TaskRow) -> Outcome {
     };
     tokio::select! {
         outcome = run(state, task) => outcome,
-        () = heartbeat => Outcome::Lost,
+        () = heartbeat => {
+            // The conversion is abandoned mid-way: its folder goes (a plugin still running
+            // on the blocking pool then fails to write into it, and nothing is recorded).
+            let _ = tokio::fs::remove_dir_all(work_folder(state, task)).await;
+            Outcome::Lost
+        }
     }
 }
 
@@ -318,11 +323,7 @@ async fn convert(
         output.cache_key = Some(cache_key);
     }
 
-    let folder = state
-        .config()
-        .plugins
-        .work_dir
-        .join(format!("job-{}", task.id));
+    let folder = work_folder(state, task);
     let result = convert_in(
         state,
         &plan,
@@ -341,6 +342,15 @@ async fn convert(
     output.size = stored.size;
     output.sha256 = stored.sha256;
     Ok(output)
+}
+
+/// The folder a conversion task stages its input and output in.
+fn work_folder(state: &AppState, task: &TaskRow) -> PathBuf {
+    state
+        .config()
+        .plugins
+        .work_dir
+        .join(format!("job-{}", task.id))
 }
 
 fn input_format(plan: &Plan) -> String {

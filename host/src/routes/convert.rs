@@ -516,17 +516,7 @@ async fn store(
     let saved = state
         .db()
         .run(move |conn| {
-            diesel::update(files::table.find(&file_id))
-                .set((
-                    files::status.eq("ready"),
-                    files::size_bytes.eq(i64::try_from(stored.size).unwrap_or(i64::MAX)),
-                    files::sha256.eq(&stored.sha256),
-                    files::format.eq(&format),
-                    files::storage_key.eq(&key),
-                    files::upload_started_at.eq(None::<chrono::NaiveDateTime>),
-                    files::updated_at.eq(now()),
-                ))
-                .execute(conn)
+            ingest::mark_ready(conn, &file_id, &stored, format.as_deref(), &key)
                 .map_err(DbError::from)
         })
         .await;

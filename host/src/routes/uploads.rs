@@ -381,17 +381,7 @@ where
             move |conn| -> ApiResult<serde_json::Map<String, serde_json::Value>> {
                 // Another upload may have finished meanwhile; the quota holds for both.
                 check_quota(conn, &org_id, &id, size, &config)?;
-                diesel::update(files::table.find(&id))
-                    .set((
-                        files::status.eq("ready"),
-                        files::size_bytes.eq(i64::try_from(size).unwrap_or(i64::MAX)),
-                        files::sha256.eq(&stored.sha256),
-                        files::format.eq(&format),
-                        files::storage_key.eq(&storage_key),
-                        files::upload_started_at.eq(None::<chrono::NaiveDateTime>),
-                        files::updated_at.eq(now()),
-                    ))
-                    .execute(conn)
+                ingest::mark_ready(conn, &id, &stored, format.as_deref(), &storage_key)
                     .map_err(DbError::from)?;
                 crate::resources::file_json(conn, &id)
                     .map_err(DbError::from)?
