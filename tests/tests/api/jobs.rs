@@ -442,7 +442,8 @@ impl Request {
 }
 
 /// An HTTP server on loopback answering from a script of statuses and bodies, recording
-/// what it receives: a callback receiver, or the origin of remote inputs.
+/// what it receives: a callback receiver, or the origin of remote inputs. A 3xx answer's
+/// body is its `Location`.
 struct Loopback {
     address: String,
     requests: Arc<Mutex<Vec<Request>>>,
@@ -470,9 +471,17 @@ impl Loopback {
                 if let Ok(mut recorded) = recorded.lock() {
                     recorded.push(request);
                 }
+                let (location, body) = if (300..400).contains(&status) {
+                    (
+                        format!("location: {}\r\n", String::from_utf8_lossy(&body)),
+                        Vec::new(),
+                    )
+                } else {
+                    (String::new(), body)
+                };
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 {status} Scripted\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    "HTTP/1.1 {status} Scripted\r\n{location}content-length: {}\r\nconnection: close\r\n\r\n",
                     body.len()
                 );
                 let _ = stream.write_all(&body);
@@ -623,6 +632,28 @@ fn a_remote_input_is_fetched_and_a_failed_job_retried(backend: Backend) -> Resul
     let done = wait_done(&server, &auth, &job)?;
     ensure!(done["status"]["code"] == "failed", "{done}");
     ensure!(done["errors"][0]["code"] == "payload_too_large", "{done}");
+
+    // Redirects are followed up to `jobs.remote_max_redirects` (5), no further.
+    let looping = Loopback::start(vec![], (302, b"/again".to_vec()))?;
+    let job = server.expect(
+        "POST",
+        "/api/conversion-jobs",
+        &auth,
+        Some(json!({
+            "inputs": [{"type": "remote", "source": looping.url("/start.png")}],
+            "conversions": [{"target": "jpg"}],
+        })),
+        201,
+    )?;
+    let done = wait_done(&server, &auth, &job)?;
+    ensure!(done["errors"][0]["code"] == "remote_fetch_failed", "{done}");
+    ensure!(
+        done["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("more than 5 redirects")),
+        "{done}"
+    );
+    ensure!(looping.requests().len() == 6, "{:?}", looping.requests());
     Ok(())
 }
 
