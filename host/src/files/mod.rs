@@ -80,6 +80,34 @@ pub fn bytes_used(conn: &mut DbConnection, org_id: &str, except: &str) -> QueryR
     Ok(u64::try_from(used).unwrap_or(0))
 }
 
+/// What an organisation stores against its quota.
+#[derive(Clone, Copy, Debug, serde::Serialize, schemars::JsonSchema)]
+pub struct Usage {
+    /// Bytes of its stored files (uploads, fetched inputs, conversion outputs).
+    pub bytes_used: u64,
+    /// Bytes it may store.
+    pub quota_bytes: u64,
+    /// How many files it stores.
+    pub file_count: u64,
+}
+
+/// The usage of `org_id`, counted from its file records in one query.
+pub fn usage(conn: &mut DbConnection, org_id: &str, config: &FilesConfig) -> QueryResult<Usage> {
+    let (bytes, count): (i64, i64) = files::table
+        .filter(files::org_id.eq(org_id))
+        .filter(files::status.eq("ready"))
+        .select((
+            sql::<BigInt>("CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT)"),
+            sql::<BigInt>("CAST(COUNT(*) AS BIGINT)"),
+        ))
+        .first(conn)?;
+    Ok(Usage {
+        bytes_used: u64::try_from(bytes).unwrap_or(0),
+        quota_bytes: quota(conn, org_id, config)?,
+        file_count: u64::try_from(count).unwrap_or(0),
+    })
+}
+
 /// The storage quota of `org_id`: its own if set, else the configured default for its kind.
 pub fn quota(conn: &mut DbConnection, org_id: &str, config: &FilesConfig) -> QueryResult<u64> {
     let (kind, own): (String, Option<i64>) = orgs::table

@@ -5,6 +5,7 @@
 //! | POST | `/api/auth/login` | 200 [`TokenPair`] |
 //! | POST | `/api/auth/refresh` | 200 [`TokenPair`] (the refresh token is rotated) |
 //! | GET | `/api/auth/me` | 200 [`Me`] |
+//! | GET | `/api/usage` | 200 [`crate::files::Usage`] |
 //! | POST | `/api/anon/session` | 201 [`AnonymousSession`] |
 
 use chrono::NaiveDateTime;
@@ -66,6 +67,16 @@ pub(super) fn endpoints(state: &AppState) -> Vec<Endpoint> {
             .authenticated(RateClass::Read)
             .json_response::<Me>(StatusCode::OK, "The resolved identity")
             .handle(with_state(state).and(caller).then(me).map(finish)),
+        Endpoint::get("/api/usage", "usage")
+            .summary("auth", "What your organisation stores against its quota")
+            .description(
+                "Bytes and files stored (uploads, fetched inputs, conversion outputs) and \
+                 the quota they count against; an upload or output past it gets 413 \
+                 `quota_exceeded`.",
+            )
+            .authenticated(RateClass::Read)
+            .json_response::<crate::files::Usage>(StatusCode::OK, "The organisation's usage")
+            .handle(with_state(state).and(caller).then(usage).map(finish)),
         Endpoint::post("/api/anon/session", "createAnonymousSession")
             .summary("auth", "Starts an anonymous session")
             .description(
@@ -142,6 +153,8 @@ pub(super) struct Me {
     scopes: Vec<RateClass>,
     /// The API key used, if any.
     api_key_id: Option<String>,
+    /// What the organisation stores against its quota (as `GET /api/usage`).
+    usage: crate::files::Usage,
 }
 
 /// The user part of [`Me`].
@@ -359,7 +372,8 @@ async fn refresh(state: AppState, body: ApiResult<RefreshRequest>) -> ApiResult<
 async fn me(state: AppState, caller: Caller) -> ApiResult<Response> {
     let identity = caller.identity()?.clone();
     let (user_id, org_id) = (identity.user_id.clone(), identity.org_id.clone());
-    let (user, org) = state
+    let config = state.config().files;
+    let (user, org, usage) = state
         .db()
         .run(move |conn| {
             let user = users::table
@@ -372,7 +386,8 @@ async fn me(state: AppState, caller: Caller) -> ApiResult<Response> {
                 .select((orgs::id, orgs::name, orgs::kind, orgs::expires_at))
                 .first::<(String, String, String, Option<NaiveDateTime>)>(conn)
                 .map_err(DbError::from)?;
-            Ok::<_, ApiError>((user, org))
+            let usage = crate::files::usage(conn, &org_id, &config).map_err(DbError::from)?;
+            Ok::<_, ApiError>((user, org, usage))
         })
         .await?;
     let me = Me {
@@ -391,8 +406,19 @@ async fn me(state: AppState, caller: Caller) -> ApiResult<Response> {
         auth_mode: identity.mode,
         scopes: identity.scopes,
         api_key_id: identity.key_id,
+        usage,
     };
     Ok(warp::reply::json(&me).into_response())
+}
+
+async fn usage(state: AppState, caller: Caller) -> ApiResult<Response> {
+    let org_id = caller.identity()?.org_id.clone();
+    let config = state.config().files;
+    let usage = state
+        .db()
+        .run(move |conn| crate::files::usage(conn, &org_id, &config).map_err(DbError::from))
+        .await?;
+    Ok(warp::reply::json(&usage).into_response())
 }
 
 async fn anonymous_session(state: AppState) -> ApiResult<Response> {

@@ -30,6 +30,7 @@ on_both_backends!(
     private_addresses_are_refused,
     a_job_survives_a_killed_server,
     limits_bound_time_inputs_and_downloads,
+    usage_counts_what_storage_holds,
 );
 
 mod postgres_only {
@@ -1209,6 +1210,66 @@ fn limits_bound_time_inputs_and_downloads(backend: Backend) -> Result<()> {
         410,
         "download_limit_reached",
     )?;
+    Ok(())
+}
+
+fn usage_counts_what_storage_holds(backend: Backend) -> Result<()> {
+    let server = Server::builder(backend).plugins(IMAGE_PLUGINS).start()?;
+    let auth = anonymous(&server)?;
+    let empty = server.expect("GET", "/api/usage", &auth, None, 200)?;
+    ensure!(
+        empty == json!({"bytes_used": 0, "quota_bytes": 1u64 << 30, "file_count": 0}),
+        "{empty}"
+    );
+    let photo = upload(
+        &server,
+        &auth,
+        "a.png",
+        &std::fs::read(corpus("image/png-exif.png"))?,
+    )?;
+    upload(
+        &server,
+        &auth,
+        "b.bmp",
+        &std::fs::read(corpus("image/bmp-rgb24.bmp"))?,
+    )?;
+    let job = server.expect(
+        "POST",
+        "/api/conversion-jobs",
+        &auth,
+        Some(json!({"inputs": [{"type": "file", "file_id": photo["id"]}], "conversions": [{"target": "jpg"}, {"target": "webp"}]})),
+        201,
+    )?;
+    wait_done(&server, &auth, &job)?;
+    server.expect(
+        "DELETE",
+        &format!(
+            "/api/files/{}/{}",
+            photo["org_id"].as_str().unwrap_or_default(),
+            photo["id"].as_str().unwrap_or_default()
+        ),
+        &auth,
+        None,
+        204,
+    )?;
+
+    let usage = server.expect("GET", "/api/usage", &auth, None, 200)?;
+    let org_id = photo["org_id"].as_str().context("org_id")?;
+    let objects = super::transfers::stored_objects(&server, org_id)?;
+    let on_disk: u64 = objects
+        .iter()
+        .map(|path| std::fs::metadata(path).map(|meta| meta.len()))
+        .sum::<std::io::Result<u64>>()?;
+    ensure!(
+        usage["file_count"] == 3 && objects.len() == 3,
+        "{usage} {objects:?}"
+    );
+    ensure!(
+        usage["bytes_used"] == on_disk,
+        "{usage}: storage holds {on_disk} bytes"
+    );
+    let me = server.expect("GET", "/api/auth/me", &auth, None, 200)?;
+    ensure!(me["usage"] == usage, "{me}");
     Ok(())
 }
 

@@ -101,7 +101,7 @@ fn bearer(server: &Server, email: &str, role: &str, org: &str) -> Result<Auth> {
 }
 
 /// The stored objects of an organisation (what the storage folder holds for it).
-fn stored_objects(server: &Server, org_id: &str) -> Result<Vec<PathBuf>> {
+pub(crate) fn stored_objects(server: &Server, org_id: &str) -> Result<Vec<PathBuf>> {
     let folder = server
         .data_dir()
         .join("storage/orgs")
