@@ -23,6 +23,7 @@ on_both_backends!(
     a_job_built_in_steps_converts_every_input_to_every_target,
     failures_fail_fast_or_leave_the_rest_done,
     a_remote_input_is_fetched_and_a_failed_job_retried,
+    a_remote_input_that_never_arrives_times_out,
     jobs_are_canceled_and_then_deleted,
     an_idempotency_key_makes_creation_safe_to_repeat,
     callbacks_are_signed_retried_stopped_by_410_and_replayed,
@@ -444,7 +445,7 @@ impl Request {
 
 /// An HTTP server on loopback answering from a script of statuses and bodies, recording
 /// what it receives: a callback receiver, or the origin of remote inputs. A 3xx answer's
-/// body is its `Location`.
+/// body is its `Location`; status 0 never answers (the connection stays open 10 s).
 struct Loopback {
     address: String,
     requests: Arc<Mutex<Vec<Request>>>,
@@ -471,6 +472,10 @@ impl Loopback {
                     .unwrap_or_else(|| last.clone());
                 if let Ok(mut recorded) = recorded.lock() {
                     recorded.push(request);
+                }
+                if status == 0 {
+                    std::thread::sleep(Duration::from_secs(10));
+                    continue;
                 }
                 let (location, body) = if (300..400).contains(&status) {
                     (
@@ -655,6 +660,45 @@ fn a_remote_input_is_fetched_and_a_failed_job_retried(backend: Backend) -> Resul
         "{done}"
     );
     ensure!(looping.requests().len() == 6, "{:?}", looping.requests());
+    Ok(())
+}
+
+fn a_remote_input_that_never_arrives_times_out(backend: Backend) -> Result<()> {
+    let server = Server::builder(backend)
+        .plugins(IMAGE_PLUGINS)
+        .env("METAMORPH_ALLOW_PRIVATE_NETWORKS", "true")
+        .env("METAMORPH_JOBS__REMOTE_TIMEOUT", "1s")
+        .start()?;
+    let auth = anonymous(&server)?;
+    let silent = Loopback::start(vec![], (0, Vec::new()))?;
+    let job = server.expect(
+        "POST",
+        "/api/conversion-jobs",
+        &auth,
+        Some(json!({
+            "inputs": [{"type": "remote", "source": silent.url("/slow.png")}],
+            "conversions": [{"target": "jpg"}],
+        })),
+        201,
+    )?;
+    let started = Instant::now();
+    let done = wait_done(&server, &auth, &job)?;
+    ensure!(done["errors"][0]["code"] == "remote_fetch_failed", "{done}");
+    ensure!(
+        done["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("timed out")),
+        "{done}"
+    );
+    ensure!(
+        started.elapsed() < Duration::from_secs(8),
+        "the time cap held"
+    );
+    ensure!(done["tasks"].as_array().map(Vec::len) == Some(2), "{done}");
+    ensure!(
+        done["tasks"][1]["status"] == "failed",
+        "its conversion failed with it: {done}"
+    );
     Ok(())
 }
 
