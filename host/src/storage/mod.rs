@@ -76,6 +76,9 @@ impl ObjectWriter {
     }
 }
 
+/// Part size of multipart uploads to S3.
+const S3_PART_SIZE: usize = 8 * 1024 * 1024;
+
 /// The service's storage. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Storage {
@@ -100,6 +103,27 @@ impl Storage {
                     backend: "fs",
                 })
             }
+            StorageConfig::S3(s3) => {
+                crate::jobs::remote::tls_provider();
+                opendal_http_transport_reqwest::install_default();
+                let mut builder = opendal::services::S3::default()
+                    .bucket(&s3.bucket)
+                    .region(&s3.region)
+                    .root(&format!("/{}", s3.prefix));
+                if let Some(endpoint) = &s3.endpoint {
+                    builder = builder.endpoint(endpoint);
+                }
+                if let (Some(id), Some(secret)) = (&s3.access_key_id, &s3.secret_access_key) {
+                    builder = builder.access_key_id(id).secret_access_key(secret.expose());
+                }
+                if s3.virtual_host_style {
+                    builder = builder.enable_virtual_host_style();
+                }
+                Ok(Self {
+                    operator: Operator::new(builder)?,
+                    backend: "s3",
+                })
+            }
         }
     }
 
@@ -121,9 +145,15 @@ impl Storage {
     /// Opens `key` for writing in pieces; the object exists once [`ObjectWriter::finish`]
     /// returns.
     pub async fn writer(&self, key: &str) -> Result<ObjectWriter, StorageError> {
-        Ok(ObjectWriter {
-            inner: self.operator.writer(key).await?,
-        })
+        let inner = if self.backend == "s3" {
+            // Objects past one part go up as a multipart upload, in parts of this size
+            // (S3 wants at least 5 MiB for every part but the last): memory per upload
+            // stays at one part, whatever the object's size.
+            self.operator.writer_with(key).chunk(S3_PART_SIZE).await?
+        } else {
+            self.operator.writer(key).await?
+        };
+        Ok(ObjectWriter { inner })
     }
 
     /// The bytes of `key` in `range`, as a stream of chunks, read as they are sent.

@@ -13,6 +13,7 @@ mod migrations;
 mod plugins;
 mod ratelimit;
 mod resources;
+mod s3;
 mod scaffold;
 mod shutdown;
 mod transfers;
