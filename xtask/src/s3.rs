@@ -151,8 +151,9 @@ impl S3Server {
 
     /// Stops it (the whole process group) and removes its folder.
     pub(crate) fn stop(&mut self) {
+        // `--`: a negative number after it names a process group, not an option.
         let _ = Command::new("kill")
-            .arg("-TERM")
+            .args(["-TERM", "--"])
             .arg(format!("-{}", self.child.id()))
             .status();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -162,11 +163,14 @@ impl S3Server {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(format!("-{}", self.child.id()))
-            .status();
-        let _ = self.child.wait();
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--"])
+                .arg(format!("-{}", self.child.id()))
+                .status();
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
