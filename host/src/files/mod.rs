@@ -50,6 +50,50 @@ pub struct FileRecord {
     pub link_epoch: i32,
 }
 
+/// A file about to receive its bytes (an upload, the one-shot form's file, a remote input).
+pub struct NewPending<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Its organisation.
+    pub org_id: &'a str,
+    /// Who adds it.
+    pub owner_id: &'a str,
+    /// Its name.
+    pub filename: &'a str,
+    /// The media type the client declared.
+    pub content_type: Option<&'a str>,
+    /// `upload` or `remote`.
+    pub origin: &'a str,
+    /// The size announced, if any.
+    pub declared_size: Option<u64>,
+    /// Whether its bytes start streaming in at once (the upload is claimed).
+    pub streaming: bool,
+}
+
+/// Records `file` as `pending` and `private`.
+pub fn insert_pending(conn: &mut DbConnection, file: &NewPending<'_>) -> QueryResult<()> {
+    let time = crate::db::now();
+    diesel::insert_into(files::table)
+        .values((
+            files::id.eq(file.id),
+            files::org_id.eq(file.org_id),
+            files::owner_id.eq(file.owner_id),
+            files::filename.eq(file.filename),
+            files::content_type.eq(file.content_type),
+            files::status.eq("pending"),
+            files::visibility.eq("private"),
+            files::origin.eq(file.origin),
+            files::created_at.eq(time),
+            files::updated_at.eq(time),
+            files::declared_size.eq(file
+                .declared_size
+                .map(|size| i64::try_from(size).unwrap_or(i64::MAX))),
+            files::upload_started_at.eq(file.streaming.then_some(time)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The file `id`, whatever its organisation.
 pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<FileRecord>> {
     files::table

@@ -408,20 +408,20 @@ pub fn add_input(
                 ));
             }
             let file_id = uuid::Uuid::now_v7().to_string();
-            diesel::insert_into(files::table)
-                .values((
-                    files::id.eq(&file_id),
-                    files::org_id.eq(writer.org_id),
-                    files::owner_id.eq(writer.user_id),
-                    files::filename.eq(&filename),
-                    files::status.eq("pending"),
-                    files::visibility.eq("private"),
-                    files::origin.eq(origin),
-                    files::created_at.eq(writer.now),
-                    files::updated_at.eq(writer.now),
-                ))
-                .execute(conn)
-                .map_err(DbError::from)?;
+            crate::files::insert_pending(
+                conn,
+                &crate::files::NewPending {
+                    id: &file_id,
+                    org_id: writer.org_id,
+                    owner_id: writer.user_id,
+                    filename: &filename,
+                    content_type: None,
+                    origin,
+                    declared_size: None,
+                    streaming: false,
+                },
+            )
+            .map_err(DbError::from)?;
             input.file_id = Some(file_id);
             input.filename = Some(filename);
         }
@@ -677,37 +677,28 @@ pub fn input_ready(conn: &mut DbConnection, state: &AppState, file_id: &str) -> 
             }
             None => Err(ApiError::new(ErrorCode::Internal, "the conversion is gone")),
         };
-        match planned {
-            Ok(plan) => {
-                diesel::update(
-                    job_tasks::table
-                        .find(&task.id)
-                        .filter(job_tasks::status.eq("waiting")),
-                )
-                .set((
-                    job_tasks::status.eq("queued"),
-                    job_tasks::pair.eq(pair_of(&plan)),
-                    job_tasks::queued_at.eq(now),
-                ))
-                .execute(conn)
-                .map_err(DbError::from)?;
-            }
-            Err(error) => {
-                diesel::update(
-                    job_tasks::table
-                        .find(&task.id)
-                        .filter(job_tasks::status.eq("waiting")),
-                )
-                .set((
-                    job_tasks::status.eq("failed"),
-                    job_tasks::error_code.eq(error.code().as_str()),
-                    job_tasks::error_message.eq(error.detail()),
-                    job_tasks::finished_at.eq(now),
-                ))
-                .execute(conn)
-                .map_err(DbError::from)?;
-                touched.push(task.job_id.clone());
-            }
+        // Queued with its route, or failed with why there is none.
+        let (status, pair, error, finished) = match &planned {
+            Ok(plan) => ("queued", pair_of(plan), None, None),
+            Err(error) => ("failed", String::new(), Some(error), Some(now)),
+        };
+        diesel::update(
+            job_tasks::table
+                .find(&task.id)
+                .filter(job_tasks::status.eq("waiting")),
+        )
+        .set((
+            job_tasks::status.eq(status),
+            job_tasks::pair.eq(pair),
+            job_tasks::queued_at.eq(now),
+            job_tasks::error_code.eq(error.map(|error| error.code().as_str())),
+            job_tasks::error_message.eq(error.map(ApiError::detail)),
+            job_tasks::finished_at.eq(finished),
+        ))
+        .execute(conn)
+        .map_err(DbError::from)?;
+        if planned.is_err() {
+            touched.push(task.job_id.clone());
         }
     }
     for job_id in touched {

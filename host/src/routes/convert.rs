@@ -24,8 +24,8 @@ use super::{Endpoint, schema_of, with_state};
 use crate::app::AppState;
 use crate::audit::AuditTarget;
 use crate::auth::{Caller, Identity, RateClass, Role};
+use crate::db::DbError;
 use crate::db::schema::files;
-use crate::db::{DbError, now};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::files::{ingest, sniff};
 use crate::resources::{Op, WriteContext};
@@ -457,22 +457,19 @@ async fn store(
     let room = state
         .db()
         .run(move |conn| -> Result<u64, DbError> {
-            let time = now();
-            diesel::insert_into(files::table)
-                .values((
-                    files::id.eq(&file_id),
-                    files::org_id.eq(&org),
-                    files::owner_id.eq(&owner),
-                    files::filename.eq(&name),
-                    files::content_type.eq(&content_type),
-                    files::status.eq("pending"),
-                    files::visibility.eq("private"),
-                    files::origin.eq("upload"),
-                    files::created_at.eq(time),
-                    files::updated_at.eq(time),
-                    files::upload_started_at.eq(time),
-                ))
-                .execute(conn)?;
+            crate::files::insert_pending(
+                conn,
+                &crate::files::NewPending {
+                    id: &file_id,
+                    org_id: &org,
+                    owner_id: &owner,
+                    filename: &name,
+                    content_type: content_type.as_deref(),
+                    origin: "upload",
+                    declared_size: None,
+                    streaming: true,
+                },
+            )?;
             let quota = crate::files::quota(conn, &org, &config)?;
             let used = crate::files::bytes_used(conn, &org, &file_id)?;
             Ok(quota.saturating_sub(used))

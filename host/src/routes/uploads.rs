@@ -183,24 +183,20 @@ async fn init(state: AppState, caller: Caller, body: ApiResult<NewUpload>) -> Ap
             if let Some(size) = declared {
                 check_quota(conn, &org_id, &file_id, size, &config)?;
             }
-            let declared = declared.map(|size| i64::try_from(size).unwrap_or(i64::MAX));
-            let time = now();
-            diesel::insert_into(files::table)
-                .values((
-                    files::id.eq(&file_id),
-                    files::org_id.eq(&org_id),
-                    files::owner_id.eq(&owner),
-                    files::filename.eq(&body.filename),
-                    files::content_type.eq(&body.content_type),
-                    files::status.eq("pending"),
-                    files::visibility.eq("private"),
-                    files::origin.eq("upload"),
-                    files::created_at.eq(time),
-                    files::updated_at.eq(time),
-                    files::declared_size.eq(declared),
-                ))
-                .execute(conn)
-                .map_err(DbError::from)?;
+            stored::insert_pending(
+                conn,
+                &stored::NewPending {
+                    id: &file_id,
+                    org_id: &org_id,
+                    owner_id: &owner,
+                    filename: &body.filename,
+                    content_type: body.content_type.as_deref(),
+                    origin: "upload",
+                    declared_size: declared,
+                    streaming: false,
+                },
+            )
+            .map_err(DbError::from)?;
             Ok(())
         })
         .await?;

@@ -50,6 +50,11 @@ fn anonymous(server: &Server) -> Result<Auth> {
     ))
 }
 
+/// Creates a job: 201 and its JSON.
+fn create_job(server: &Server, auth: &Auth, body: Value) -> Result<Value> {
+    server.expect("POST", "/api/conversion-jobs", auth, Some(body), 201)
+}
+
 fn job_path(job: &Value) -> String {
     format!(
         "/api/conversion-jobs/{}/{}",
@@ -237,12 +242,10 @@ fn a_job_built_in_steps_converts_every_input_to_every_target(backend: Backend) -
     )?;
 
     // Step 1: an open job.
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &server,
         &auth,
-        Some(json!({"process": false, "tag": "three steps"})),
-        201,
+        json!({"process": false, "tag": "three steps"}),
     )?;
     ensure!(
         job["status"]["code"] == "created" && job["process"] == false,
@@ -360,12 +363,10 @@ fn failures_fail_fast_or_leave_the_rest_done(backend: Backend) -> Result<()> {
     ]);
 
     // Keep what succeeded.
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &server,
         &auth,
-        Some(json!({"inputs": inputs, "conversions": [{"target": "jpg"}], "fail_on_conversion_error": false})),
-        201,
+        json!({"inputs": inputs, "conversions": [{"target": "jpg"}], "fail_on_conversion_error": false}),
     )?;
     let done = wait_done(&server, &auth, &job)?;
     ensure!(done["status"]["code"] == "completed", "{done}");
@@ -389,12 +390,10 @@ fn failures_fail_fast_or_leave_the_rest_done(backend: Backend) -> Result<()> {
     ensure!(errors[0]["code"] == "malformed_input", "{done}");
 
     // Fail fast: the job fails with the first error.
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &server,
         &auth,
-        Some(json!({"inputs": inputs, "conversions": [{"target": "jpg"}, {"target": "webp"}]})),
-        201,
+        json!({"inputs": inputs, "conversions": [{"target": "jpg"}, {"target": "webp"}]}),
     )?;
     let done = wait_done(&server, &auth, &job)?;
     ensure!(done["status"]["code"] == "failed", "{done}");
@@ -570,15 +569,13 @@ fn a_remote_input_is_fetched_and_a_failed_job_retried(backend: Backend) -> Resul
     let image = std::fs::read(corpus("image/png-exif.png"))?;
     // The origin fails once, then serves the file.
     let origin = Loopback::start(vec![(503, b"busy".to_vec())], (200, image.clone()))?;
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &server,
         &auth,
-        Some(json!({
+        json!({
             "inputs": [{"type": "remote", "source": origin.url("/pictures/holiday.png")}],
             "conversions": [{"target": "jpg"}],
-        })),
-        201,
+        }),
     )?;
     ensure!(job["inputs"][0]["filename"] == "holiday.png", "{job}");
     let failed = wait_done(&server, &auth, &job)?;
@@ -624,16 +621,14 @@ fn a_remote_input_is_fetched_and_a_failed_job_retried(backend: Backend) -> Resul
     assert_problem(response, 409, "conflict")?;
 
     // A remote file past the job's input limit is refused, and not kept.
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &server,
         &auth,
-        Some(json!({
+        json!({
             "inputs": [{"type": "remote", "source": origin.url("/big.png")}],
             "conversions": [{"target": "jpg"}],
             "limits": {"input": {"max_file_size": 1000}},
-        })),
-        201,
+        }),
     )?;
     let done = wait_done(&server, &auth, &job)?;
     ensure!(done["status"]["code"] == "failed", "{done}");
@@ -641,15 +636,13 @@ fn a_remote_input_is_fetched_and_a_failed_job_retried(backend: Backend) -> Resul
 
     // Redirects are followed up to `jobs.remote_max_redirects` (5), no further.
     let looping = Loopback::start(vec![], (302, b"/again".to_vec()))?;
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &server,
         &auth,
-        Some(json!({
+        json!({
             "inputs": [{"type": "remote", "source": looping.url("/start.png")}],
             "conversions": [{"target": "jpg"}],
-        })),
-        201,
+        }),
     )?;
     let done = wait_done(&server, &auth, &job)?;
     ensure!(done["errors"][0]["code"] == "remote_fetch_failed", "{done}");
@@ -671,15 +664,13 @@ fn a_remote_input_that_never_arrives_times_out(backend: Backend) -> Result<()> {
         .start()?;
     let auth = anonymous(&server)?;
     let silent = Loopback::start(vec![], (0, Vec::new()))?;
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &server,
         &auth,
-        Some(json!({
+        json!({
             "inputs": [{"type": "remote", "source": silent.url("/slow.png")}],
             "conversions": [{"target": "jpg"}],
-        })),
-        201,
+        }),
     )?;
     let started = Instant::now();
     let done = wait_done(&server, &auth, &job)?;
@@ -711,12 +702,10 @@ fn jobs_are_canceled_and_then_deleted(backend: Backend) -> Result<()> {
     let server = Server::builder(backend).plugins(IMAGE_PLUGINS).start()?;
     let auth = anonymous(&server)?;
     // Waiting for an upload that never comes: queued until canceled.
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &server,
         &auth,
-        Some(json!({"inputs": [{"type": "upload"}], "conversions": [{"target": "png"}]})),
-        201,
+        json!({"inputs": [{"type": "upload"}], "conversions": [{"target": "png"}]}),
     )?;
     ensure!(job["status"]["code"] == "queued", "{job}");
     let path = job_path(&job);
@@ -730,13 +719,7 @@ fn jobs_are_canceled_and_then_deleted(backend: Backend) -> Result<()> {
     assert_problem(server.call("GET", &path, &auth, None)?, 404, "not_found")?;
     // Another organisation's job is 404, never 403.
     let other = anonymous(&server)?;
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
-        &auth,
-        Some(json!({"process": false})),
-        201,
-    )?;
+    let job = create_job(&server, &auth, json!({"process": false}))?;
     assert_problem(
         server.call("GET", &job_path(&job), &other, None)?,
         404,
@@ -866,17 +849,15 @@ fn callbacks_are_signed_retried_stopped_by_410_and_replayed(backend: Backend) ->
         "a.png",
         &std::fs::read(corpus("image/png-exif.png"))?,
     )?;
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &server,
         &auth,
-        Some(json!({
+        json!({
             "inputs": [{"type": "file", "file_id": stored["id"]}],
             "conversions": [{"target": "jpg"}],
             "callback_url": receiver.url("/hooks/metamorph"),
             "notify_status": true,
-        })),
-        201,
+        }),
     )?;
     wait_done(&server, &auth, &job)?;
     // queued (3 attempts), processing, completed.
@@ -948,16 +929,14 @@ fn callbacks_are_signed_retried_stopped_by_410_and_replayed(backend: Backend) ->
 
     // 410 Gone: never again.
     let gone = Loopback::start(vec![], (410, vec![]))?;
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &server,
         &auth,
-        Some(json!({
+        json!({
             "inputs": [{"type": "file", "file_id": stored["id"]}],
             "conversions": [{"target": "png"}],
             "callback_url": gone.url("/gone"),
-        })),
-        201,
+        }),
     )?;
     wait_done(&server, &auth, &job)?;
     gone.wait_for(1)?;
@@ -1004,12 +983,10 @@ fn the_same_conversion_runs_once_and_a_full_queue_answers_429(backend: Backend) 
         } else {
             json!({"width": 32, "quality": 70})
         };
-        let job = server.expect(
-            "POST",
-            "/api/conversion-jobs",
+        let job = create_job(
+            &server,
             &auth,
-            Some(json!({"inputs": [{"type": "file", "file_id": stored["id"]}], "conversions": [{"target": "jpg", "options": options}]})),
-            201,
+            json!({"inputs": [{"type": "file", "file_id": stored["id"]}], "conversions": [{"target": "jpg", "options": options}]}),
         )?;
         let done = wait_done(&server, &auth, &job)?;
         ensure!(done["status"]["code"] == "completed", "{done}");
@@ -1119,12 +1096,10 @@ fn private_addresses_are_refused(backend: Backend) -> Result<()> {
     assert_problem(response, 422, "address_not_allowed")?;
     // A name that resolves to loopback is refused when fetched.
     let port = origin.address.rsplit(':').next().unwrap_or_default();
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &server,
         &auth,
-        Some(json!({"inputs": [{"type": "remote", "source": format!("http://localhost:{port}/a.png")}], "conversions": [{"target": "jpg"}]})),
-        201,
+        json!({"inputs": [{"type": "remote", "source": format!("http://localhost:{port}/a.png")}], "conversions": [{"target": "jpg"}]}),
     )?;
     let done = wait_done(&server, &auth, &job)?;
     ensure!(done["status"]["code"] == "failed", "{done}");
@@ -1161,12 +1136,10 @@ fn a_job_survives_a_killed_server(backend: Backend) -> Result<()> {
     let first = shared(Server::builder(backend), shared_dir.path()).start()?;
     let auth = anonymous(&first)?;
     let stored = upload(&first, &auth, "note.txt", b"hello, slowly\n")?;
-    let job = first.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &first,
         &auth,
-        Some(json!({"inputs": [{"type": "file", "file_id": stored["id"]}], "conversions": [{"target": "txt", "options": {"behaviour": "slow"}}]})),
-        201,
+        json!({"inputs": [{"type": "file", "file_id": stored["id"]}], "conversions": [{"target": "txt", "options": {"behaviour": "slow"}}]}),
     )?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while first.expect("GET", &job_path(&job), &auth, None, 202)?["status"]["code"] != "processing"
@@ -1199,16 +1172,14 @@ fn limits_bound_time_inputs_and_downloads(backend: Backend) -> Result<()> {
     let input = json!({"type": "file", "file_id": stored["id"]});
 
     // A slow conversion past the job's time limit fails the job.
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &server,
         &auth,
-        Some(json!({
+        json!({
             "inputs": [input],
             "conversions": [{"target": "txt", "options": {"behaviour": "slow"}}],
             "limits": {"job": {"max_process_time": 1}},
-        })),
-        201,
+        }),
     )?;
     let done = wait_done(&server, &auth, &job)?;
     ensure!(done["status"]["code"] == "failed", "{done}");
@@ -1237,12 +1208,10 @@ fn limits_bound_time_inputs_and_downloads(backend: Backend) -> Result<()> {
     assert_problem(response, 413, "payload_too_large")?;
 
     // Each output may be downloaded as often as the job allows.
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &server,
         &auth,
-        Some(json!({"inputs": [input], "conversions": [{"target": "txt"}], "limits": {"output": {"max_downloads": 1}}})),
-        201,
+        json!({"inputs": [input], "conversions": [{"target": "txt"}], "limits": {"output": {"max_downloads": 1}}}),
     )?;
     let done = wait_done(&server, &auth, &job)?;
     let url = done["outputs"][0]["download_url"]
@@ -1277,12 +1246,10 @@ fn usage_counts_what_storage_holds(backend: Backend) -> Result<()> {
         "b.bmp",
         &std::fs::read(corpus("image/bmp-rgb24.bmp"))?,
     )?;
-    let job = server.expect(
-        "POST",
-        "/api/conversion-jobs",
+    let job = create_job(
+        &server,
         &auth,
-        Some(json!({"inputs": [{"type": "file", "file_id": photo["id"]}], "conversions": [{"target": "jpg"}, {"target": "webp"}]})),
-        201,
+        json!({"inputs": [{"type": "file", "file_id": photo["id"]}], "conversions": [{"target": "jpg"}, {"target": "webp"}]}),
     )?;
     wait_done(&server, &auth, &job)?;
     server.expect(
