@@ -85,6 +85,8 @@ pub enum ErrorCode {
     JobTimedOut,
     /// The servers running a task stopped several times while running it.
     WorkerLost,
+    /// A destination refused a write, or could not be reached.
+    DestinationFailed,
 }
 
 impl ErrorCode {
@@ -117,6 +119,7 @@ impl ErrorCode {
         Self::AddressNotAllowed,
         Self::JobTimedOut,
         Self::WorkerLost,
+        Self::DestinationFailed,
     ];
 
     /// The HTTP status sent with this code.
@@ -138,6 +141,7 @@ impl ErrorCode {
             Self::AddressNotAllowed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::JobTimedOut => StatusCode::GATEWAY_TIMEOUT,
             Self::WorkerLost => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::DestinationFailed => StatusCode::BAD_GATEWAY,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ValidationFailed
             | Self::InvalidOptions
@@ -181,6 +185,7 @@ impl ErrorCode {
             Self::AddressNotAllowed => "Address not allowed",
             Self::JobTimedOut => "Job timed out",
             Self::WorkerLost => "Worker lost",
+            Self::DestinationFailed => "Destination failed",
         }
     }
 
@@ -283,6 +288,11 @@ impl ErrorCode {
                 "The servers running this task stopped while running it, several times. The \
                  input may crash the converter; report the job id."
             }
+            Self::DestinationFailed => {
+                "The output's destination refused the write or did not answer. `detail` \
+                 gives the service's reason; check the destination with `POST \
+                 /api/destinations/{org_id}/{id}/test`."
+            }
         }
     }
 
@@ -316,6 +326,7 @@ impl ErrorCode {
             Self::AddressNotAllowed => "address_not_allowed",
             Self::JobTimedOut => "job_timed_out",
             Self::WorkerLost => "worker_lost",
+            Self::DestinationFailed => "destination_failed",
         }
     }
 

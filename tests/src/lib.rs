@@ -6,7 +6,20 @@
 //! `METAMORPH_TEST_POSTGRES_URL` (and `METAMORPH_TEST_PG_BIN`, the folder of its programs).
 //! Storage tests on S3 need an S3-compatible server: `cargo xtask test` starts SeaweedFS and
 //! sets `METAMORPH_TEST_S3_ENDPOINT`, `…_BUCKET`, `…_ACCESS_KEY_ID` and
-//! `…_SECRET_ACCESS_KEY`.
+//! `…_SECRET_ACCESS_KEY` ([`S3Target`]).
+//!
+//! It also starts, for the other remote storages:
+//! - Azurite, an Azure Blob emulator: `METAMORPH_TEST_AZBLOB_ENDPOINT`
+//!   (`http://127.0.0.1:<port>/devstoreaccount1`), `…_CONTAINER`, `…_ACCOUNT_NAME`,
+//!   `…_ACCOUNT_KEY` ([`AzblobTarget`]);
+//! - fake-gcs-server, a GCS emulator without authentication: `METAMORPH_TEST_GCS_ENDPOINT`
+//!   and `…_BUCKET` ([`GcsTarget`]);
+//! - pyftpdlib, an FTP server with a writable home folder: `METAMORPH_TEST_FTP_ENDPOINT`
+//!   (`ftp://127.0.0.1:<port>`), `…_USER` and `…_PASSWORD` ([`FtpTarget`]);
+//!
+//! and sets `METAMORPH_TEST_PYTHON`, a `python3` with the Azure SDK. Each `…Target` reads
+//! objects back with a client independent of the service's OpenDAL (`curl`, or the Azure
+//! SDK for Python): see [`objects`].
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -20,6 +33,10 @@ use serde_json::Value;
 
 #[path = "../../xtask/src/postgres.rs"]
 pub mod postgres;
+
+pub mod objects;
+
+pub use objects::{AzblobTarget, FtpTarget, GcsTarget};
 
 /// Variable holding the URL of the PostgreSQL server tests create their databases in.
 pub const POSTGRES_URL_VAR: &str = "METAMORPH_TEST_POSTGRES_URL";
@@ -327,24 +344,68 @@ impl S3Target {
         })
     }
 
-    /// Lists the keys and sizes under `prefix`, with `curl`'s own SigV4 signing (a client
-    /// independent of the service's).
+    /// `curl` signing with SigV4 (its own signing: a client independent of the service's).
+    fn curl(&self) -> Command {
+        let mut command = objects::curl();
+        command
+            .args(["--aws-sigv4", "aws:amz:us-east-1:s3", "--user"])
+            .arg(format!("{}:{}", self.access_key_id, self.secret_access_key));
+        command
+    }
+
+    /// The URL of object `key`.
+    fn object_url(&self, key: &str) -> String {
+        format!(
+            "{}/{}/{}",
+            self.endpoint,
+            self.bucket,
+            objects::percent_encode(key, true)
+        )
+    }
+
+    /// The content of object `key`, read with `curl`.
+    pub fn get(&self, key: &str) -> Result<Vec<u8>> {
+        objects::output_of(self.curl().arg(self.object_url(key)), None)
+            .with_context(|| format!("S3 get {key}"))
+    }
+
+    /// Stores `content` as object `key` with `curl`.
+    pub fn put(&self, key: &str, content: &[u8]) -> Result<()> {
+        use sha2::Digest;
+        // curl 7.88 signs a body only with the hash given in this header.
+        let hash: String = sha2::Sha256::digest(content)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        objects::output_of(
+            self.curl()
+                .args([
+                    "-X",
+                    "PUT",
+                    "-H",
+                    "Content-Type: application/octet-stream",
+                    "-H",
+                    &format!("x-amz-content-sha256: {hash}"),
+                    "--data-binary",
+                    "@-",
+                ])
+                .arg(self.object_url(key)),
+            Some(content),
+        )
+        .with_context(|| format!("S3 put {key}"))
+        .map(drop)
+    }
+
+    /// Lists the keys and sizes under `prefix`, with `curl`.
     pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
-        let output = Command::new("curl")
-            .args([
-                "-sS",
-                "--fail",
-                "--aws-sigv4",
-                "aws:amz:us-east-1:s3",
-                "--user",
-            ])
-            .arg(format!("{}:{}", self.access_key_id, self.secret_access_key))
+        let output = self
+            .curl()
             .arg(format!(
                 "{}/{}?list-type=2&prefix={}",
                 self.endpoint,
                 self.bucket,
                 // Encoded as SigV4's canonical query has it, or the signature differs.
-                prefix.replace('/', "%2F")
+                objects::percent_encode(prefix, false)
             ))
             .output()?;
         anyhow::ensure!(

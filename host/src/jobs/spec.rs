@@ -42,6 +42,17 @@ pub enum InputKind {
     Upload,
     /// A file fetched from a URL.
     Remote,
+    /// A file read from a storage service given inline.
+    Cloud,
+    /// A file read from one of the organisation's destinations.
+    Destination,
+}
+
+impl InputKind {
+    /// Whether the service fetches the input itself (an `import` task) before converting.
+    pub fn is_imported(self) -> bool {
+        matches!(self, Self::Remote | Self::Cloud | Self::Destination)
+    }
 }
 
 /// One input.
@@ -59,6 +70,39 @@ pub struct Input {
     /// The file's name, for `upload` and `remote`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
+    /// Where a `cloud` input is (bucket, region, endpoint…).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub parameters: Map<String, Value>,
+    /// The credentials of a `cloud` input, as sent: sealed into `sealed_credentials` before
+    /// the job is stored, and never written out.
+    #[serde(default, skip_serializing)]
+    pub credentials: Map<String, Value>,
+    /// The credentials, encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_credentials: Option<String>,
+    /// The destination a `destination` input is read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_id: Option<String>,
+    /// The object's path, for `cloud` and `destination`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// A storage service given inline as a conversion's `output_target`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OutputTarget {
+    /// The service (`s3`, `gcs`… or an alias).
+    #[serde(rename = "type")]
+    pub service: String,
+    /// Where in it.
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+    /// The credentials as sent; sealed before the job is stored, never written out.
+    #[serde(default, skip_serializing)]
+    pub credentials: Map<String, Value>,
+    /// The credentials, encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_credentials: Option<String>,
 }
 
 /// One conversion, applied to every input.
@@ -72,6 +116,43 @@ pub struct Conversion {
     /// Name of the output file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_filename: Option<String>,
+    /// A destination of the organisation to write the output to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    /// A storage service to write the output to, given inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_target: Option<OutputTarget>,
+    /// The object path written in the destination (placeholders: see
+    /// [`crate::storage::external::render_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_template: Option<String>,
+    /// With a destination: keep the output in the service's storage too.
+    #[serde(default = "yes")]
+    pub keep_copy: bool,
+}
+
+impl Conversion {
+    /// Whether the output is written to a destination.
+    pub fn exports(&self) -> bool {
+        self.destination.is_some() || self.output_target.is_some()
+    }
+}
+
+/// A spec value (an input or a conversion) as clients see it: sealed credentials are
+/// replaced by `has_credentials`.
+pub fn public(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.remove("sealed_credentials").is_some() {
+                map.insert("has_credentials".into(), Value::Bool(true));
+            }
+            for inner in map.values_mut() {
+                public(inner);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(public),
+        _ => {}
+    }
 }
 
 /// `limits`.
@@ -149,6 +230,10 @@ mod tests {
             target: target.into(),
             options: Map::new(),
             output_filename: name.map(str::to_owned),
+            destination: None,
+            output_target: None,
+            key_template: None,
+            keep_copy: true,
         };
         assert_eq!(
             output_filename("photo.jpeg", &conversion("png", None)),

@@ -20,6 +20,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::files::{FileRecord, ingest};
 use crate::plugins::Plan;
 use crate::storage::Storage;
+use crate::storage::external::{self, Target};
 
 /// The running loops; dropped or [`Workers::stop`]ped at shutdown.
 pub struct Workers {
@@ -298,6 +299,8 @@ async fn convert(
         .map_err(|error| ApiError::new(ErrorCode::UnsupportedConversion, error.to_string()))?;
     let file_id = uuid::Uuid::now_v7().to_string();
     let storage_key = Storage::file_key(&task.org_id, &file_id);
+    let export_to = super::targets::of_conversion(state, &task.org_id, conversion).await?;
+    let keep = conversion.keep_copy || export_to.is_none();
     let mut output = NewOutput {
         file_id,
         storage_key: storage_key.clone(),
@@ -307,41 +310,190 @@ async fn convert(
         sha256: String::new(),
         cached: false,
         cache_key: None,
+        kept: keep,
+        export: None,
     };
     let cache_key = cache_key(sha256, &plan);
     if state.config().jobs.cache {
         if let Some(hit) = cached(state, &task.org_id, &cache_key).await? {
-            state
-                .storage()
-                .copy(hit.storage_key.as_deref().unwrap_or_default(), &storage_key)
-                .await?;
+            let hit_key = hit.storage_key.clone().unwrap_or_default();
             output.size = u64::try_from(hit.size_bytes.unwrap_or(0)).unwrap_or(0);
             output.sha256 = hit.sha256.unwrap_or_default();
             output.cached = true;
+            if keep {
+                state.storage().copy(&hit_key, &storage_key).await?;
+            }
+            if let Some((target_place, destination_id)) = &export_to {
+                let body = state.storage().read_range(&hit_key, 0..output.size).await?;
+                let written = export(
+                    state,
+                    job,
+                    task,
+                    input,
+                    conversion,
+                    &output,
+                    target_place,
+                    destination_id.as_deref(),
+                    Source::Stream(Box::pin(body)),
+                )
+                .await;
+                match written {
+                    Ok(export) => output.export = Some(export),
+                    Err(error) => {
+                        if keep {
+                            let _ = state.storage().delete(&storage_key).await;
+                        }
+                        return Err(error);
+                    }
+                }
+            }
             return Ok(output);
         }
-        output.cache_key = Some(cache_key);
+        if keep {
+            output.cache_key = Some(cache_key);
+        }
     }
 
     let folder = work_folder(state, task);
-    let result = convert_in(
-        state,
-        &plan,
-        key,
-        size,
-        &folder,
-        &input_format(&plan),
-        &target,
-        &storage_key,
-    )
+    let result = async {
+        let output_path = convert_in(
+            state,
+            &plan,
+            key,
+            size,
+            &folder,
+            &input_format(&plan),
+            &target,
+        )
+        .await?;
+        if keep {
+            let stored = ingest::store_file(state.storage(), &storage_key, &output_path, u64::MAX)
+                .await
+                .map_err(|refused| {
+                    refused.into_api(|_| ApiError::new(ErrorCode::Internal, "unreachable"))
+                })?;
+            output.size = stored.size;
+            output.sha256 = stored.sha256;
+        } else {
+            let path = output_path.clone();
+            let (hashed, size) = tokio::task::spawn_blocking(move || hash_file(&path))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal)?;
+            output.sha256 = hashed;
+            output.size = size;
+        }
+        if let Some((target_place, destination_id)) = &export_to {
+            let written = export(
+                state,
+                job,
+                task,
+                input,
+                conversion,
+                &output,
+                target_place,
+                destination_id.as_deref(),
+                Source::File(&output_path),
+            )
+            .await;
+            match written {
+                Ok(export) => output.export = Some(export),
+                Err(error) => {
+                    if keep {
+                        let _ = state.storage().delete(&storage_key).await;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        Ok::<(), ApiError>(())
+    }
     .await;
     if let Err(error) = tokio::fs::remove_dir_all(&folder).await {
         tracing::warn!(folder = %folder.display(), %error, "cannot remove a task folder");
     }
-    let stored = result?;
-    output.size = stored.size;
-    output.sha256 = stored.sha256;
+    result?;
     Ok(output)
+}
+
+/// The SHA-256 and size of a local file.
+fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        size += read as u64;
+    }
+    Ok((ingest::hex(&hasher.finalize()), size))
+}
+
+/// Where an exported output's bytes come from.
+enum Source<'a> {
+    /// The converted file, still in the task's folder.
+    File(&'a Path),
+    /// A stored object (a cached output).
+    Stream(
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send>>,
+    ),
+}
+
+/// Writes an output to its destination under its key template; returns what the job
+/// records of it (destination, type, path).
+#[allow(clippy::too_many_arguments)]
+async fn export(
+    state: &AppState,
+    job: &JobRecord,
+    task: &TaskRow,
+    input: &FileRecord,
+    conversion: &super::spec::Conversion,
+    output: &NewOutput,
+    target: &Target,
+    destination_id: Option<&str>,
+    source: Source<'_>,
+) -> Result<Value, ApiError> {
+    let template = conversion
+        .key_template
+        .as_deref()
+        .unwrap_or(external::DEFAULT_KEY_TEMPLATE);
+    let path = external::render_key(
+        template,
+        &external::KeyValues {
+            job_id: &job.row.id,
+            output_id: &output.file_id,
+            input_name: &input.filename,
+            filename: &output.filename,
+            ext: &output.format,
+            input_index: usize::try_from(task.input_index).unwrap_or(0),
+            now: chrono::Utc::now(),
+        },
+    );
+    let opened = target
+        .open(state.config().jobs.allow_private_networks)
+        .await?;
+    let written = match source {
+        Source::File(file) => opened.write_file(&path, file).await?,
+        Source::Stream(body) => opened.write_stream(&path, body).await?,
+    };
+    tracing::info!(
+        job = %job.row.id,
+        service = target.service.as_str(),
+        destination = destination_id.unwrap_or("inline"),
+        path = %path,
+        bytes = written,
+        "output written to its destination"
+    );
+    Ok(serde_json::json!({
+        "destination_id": destination_id,
+        "type": target.service.as_str(),
+        "path": path,
+    }))
 }
 
 /// The folder a conversion task stages its input and output in.
@@ -359,7 +511,7 @@ fn input_format(plan: &Plan) -> String {
         .map_or_else(String::new, |step| step.source.as_str().to_owned())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Runs the plan on the input, staged in `folder`; returns the output's local path.
 async fn convert_in(
     state: &AppState,
     plan: &Plan,
@@ -368,8 +520,7 @@ async fn convert_in(
     folder: &Path,
     source: &str,
     target: &FormatName,
-    output_key: &str,
-) -> Result<ingest::Stored, ApiError> {
+) -> Result<PathBuf, ApiError> {
     tokio::fs::create_dir_all(folder)
         .await
         .map_err(ApiError::internal)?;
@@ -385,9 +536,7 @@ async fn convert_in(
     tokio::task::spawn_blocking(move || plugins.run(&plan_owned, &from, &to, &|_| {}))
         .await
         .map_err(ApiError::internal)??;
-    ingest::store_file(state.storage(), output_key, &output_path, u64::MAX)
-        .await
-        .map_err(|refused| refused.into_api(|_| ApiError::new(ErrorCode::Internal, "unreachable")))
+    Ok(output_path)
 }
 
 /// The ready output stored under `cache_key` for `org_id`, if any.

@@ -464,6 +464,9 @@ async fn run_action<R: Resource>(
     let fields: Map<String, Value> = body.as_object().cloned().unwrap_or_default();
     let ctx = context(&state, identity, org_id);
     let name = action.name.clone();
+    if let Some(work) = R::run_action_async(&state, &ctx, &name, &row, &fields) {
+        return Ok(json_reply(StatusCode::OK, &work.await?));
+    }
     let result = state
         .db()
         .run(move |conn| R::run_action(conn, &ctx, &name, row, fields))

@@ -1,5 +1,6 @@
-//! `destinations`: named places outputs can be written to. Credentials are encrypted at
-//! rest and never returned.
+//! `destinations`: named places outputs can be written to (and cloud inputs read from).
+//! Credentials are encrypted at rest, never returned, and checked by the `test` action,
+//! which writes, reads back and deletes a probe object.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -9,15 +10,18 @@ use super::fields::{
     json_text, new_id, object, parse_json, scoped_table_queries, table_writes, text, time,
 };
 use super::{Resource, WriteContext};
+use crate::app::AppState;
+use crate::auth::sealing::Sealer;
 use crate::db::schema::destinations;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::storage::external::{Service, Target};
 
 /// A row of `destinations`.
 #[derive(Debug, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
 #[diesel(table_name = destinations, treat_none_as_null = true)]
-pub(super) struct DestinationRow {
-    id: String,
-    org_id: String,
+pub struct DestinationRow {
+    pub(crate) id: String,
+    pub(crate) org_id: String,
     name: String,
     kind: String,
     parameters: String,
@@ -26,18 +30,104 @@ pub(super) struct DestinationRow {
     updated_at: NaiveDateTime,
 }
 
+impl DestinationRow {
+    /// The destination as a target, its credentials opened.
+    pub fn target(&self, sealer: &Sealer) -> ApiResult<Target> {
+        let service = Service::parse(&self.kind)
+            .map_err(|message| ApiError::new(ErrorCode::Internal, message))?;
+        let credentials = match &self.credentials {
+            Some(sealed) => {
+                let opened = sealer.open(sealed).map_err(|_unopenable| {
+                    ApiError::new(
+                        ErrorCode::Internal,
+                        "the destination's credentials cannot be opened: the sealing key \
+                         changed since they were stored; set them again",
+                    )
+                })?;
+                serde_json::from_slice::<Map<String, Value>>(&opened).unwrap_or_default()
+            }
+            None => Map::new(),
+        };
+        let parameters = match parse_json(&self.parameters) {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        Ok(Target::new(service, parameters, credentials))
+    }
+}
+
+/// The destination `id` of `org_id`, if any.
+pub(crate) fn find(
+    conn: &mut crate::db::DbConnection,
+    org_id: &str,
+    id: &str,
+) -> diesel::QueryResult<Option<DestinationRow>> {
+    destinations::table
+        .filter(destinations::org_id.eq(org_id))
+        .filter(destinations::id.eq(id))
+        .select(DestinationRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The service a body's `type` names (aliases accepted; `box` refused with 400).
+fn service_of(body: &Map<String, Value>) -> ApiResult<Option<Service>> {
+    text(body, "type")
+        .map(|name| {
+            Service::parse(&name).map_err(|message| {
+                let code = if name.trim().eq_ignore_ascii_case("box") {
+                    ErrorCode::BadRequest
+                } else {
+                    ErrorCode::ValidationFailed
+                };
+                ApiError::new(code, message).with_field_errors(vec![crate::error::FieldError {
+                    path: "/type".into(),
+                    message: format!("`{name}` is not a supported service"),
+                }])
+            })
+        })
+        .transpose()
+}
+
+/// Refuses a target whose parameters or credentials do not fit its service (422, each
+/// field named).
+fn check(target: &Target) -> ApiResult<()> {
+    let problems = target.problems("", &[]);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::ValidationFailed,
+        format!(
+            "the {} destination is not complete: {}",
+            target.service.as_str(),
+            problems
+                .iter()
+                .map(|problem| format!("{} {}", problem.path, problem.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    )
+    .with_field_errors(problems))
+}
+
+fn object_of(body: &Map<String, Value>, key: &str) -> Map<String, Value> {
+    match body.get(key) {
+        Some(Value::Object(map)) => map.clone(),
+        _ => Map::new(),
+    }
+}
+
 table_writes!(destinations, DestinationRow);
 
 /// The `destinations` resource.
 pub(super) struct Destinations;
 
-fn sealed_credentials(ctx: &WriteContext, body: &Map<String, Value>) -> Option<Option<String>> {
-    body.get("credentials")
-        .map(|credentials| match credentials {
-            Value::Object(map) if map.is_empty() => None,
-            Value::Null => None,
-            credentials => Some(ctx.sealer.seal(credentials.to_string().as_bytes())),
-        })
+fn sealed_credentials(ctx: &WriteContext, credentials: &Map<String, Value>) -> Option<String> {
+    (!credentials.is_empty()).then(|| {
+        ctx.sealer
+            .seal(Value::Object(credentials.clone()).to_string().as_bytes())
+    })
 }
 
 impl Resource for Destinations {
@@ -65,13 +155,20 @@ impl Resource for Destinations {
         ctx: &WriteContext,
         body: Map<String, Value>,
     ) -> ApiResult<DestinationRow> {
+        let service = service_of(&body)?.unwrap_or(Service::S3);
+        let target = Target::new(
+            service,
+            object_of(&body, "parameters"),
+            object_of(&body, "credentials"),
+        );
+        check(&target)?;
         let row = DestinationRow {
             id: new_id(),
             org_id: ctx.org_id.clone(),
             name: text(&body, "name").unwrap_or_default(),
-            kind: text(&body, "type").unwrap_or_default(),
-            parameters: json_text(&body, "parameters").unwrap_or_else(|| "{}".into()),
-            credentials: sealed_credentials(ctx, &body).flatten(),
+            kind: service.as_str().to_owned(),
+            parameters: Value::Object(target.parameters.clone()).to_string(),
+            credentials: sealed_credentials(ctx, &target.credentials),
             created_at: ctx.now,
             updated_at: ctx.now,
         };
@@ -87,16 +184,45 @@ impl Resource for Destinations {
         if let Some(name) = text(&body, "name") {
             row.name = name;
         }
-        if let Some(kind) = text(&body, "type") {
-            row.kind = kind;
+        if let Some(service) = service_of(&body)? {
+            row.kind = service.as_str().to_owned();
         }
         if let Some(parameters) = json_text(&body, "parameters") {
             row.parameters = parameters;
         }
-        if let Some(credentials) = sealed_credentials(ctx, &body) {
-            row.credentials = credentials;
+        let mut target = row.target(&ctx.sealer)?;
+        if body.contains_key("credentials") {
+            target = Target::new(
+                target.service,
+                target.parameters,
+                object_of(&body, "credentials"),
+            );
         }
+        check(&target)?;
+        row.parameters = Value::Object(target.parameters.clone()).to_string();
+        row.credentials = sealed_credentials(ctx, &target.credentials);
         row.updated_at = ctx.now;
         save(conn, row)
+    }
+
+    fn run_action_async(
+        state: &AppState,
+        ctx: &WriteContext,
+        name: &str,
+        row: &DestinationRow,
+        _body: &Map<String, Value>,
+    ) -> Option<futures_util::future::BoxFuture<'static, ApiResult<Value>>> {
+        if name != "test" {
+            return None;
+        }
+        let target = row.target(&ctx.sealer);
+        let allow_private = state.config().jobs.allow_private_networks;
+        let (id, name) = (row.id.clone(), row.name.clone());
+        Some(Box::pin(async move {
+            let opened = target?.open(allow_private).await?;
+            let report = opened.probe().await?;
+            tracing::info!(destination = %id, name = %name, took_ms = report.took_ms, "destination tested");
+            Ok(serde_json::to_value(report).unwrap_or(Value::Null))
+        }))
     }
 }

@@ -53,7 +53,7 @@ fn add_parts(
     }
     for mut conversion in conversions {
         let index = spec.conversions.len();
-        work::check_conversion(index, &mut conversion)?;
+        work::check_conversion(conn, &writer, index, &mut conversion)?;
         spec.conversions.push(conversion);
     }
     Ok(())

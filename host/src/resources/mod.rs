@@ -20,7 +20,7 @@
 
 mod crud;
 pub mod definition;
-mod destinations;
+pub(crate) mod destinations;
 mod feature_flags;
 mod fields;
 mod files;
@@ -173,6 +173,19 @@ pub trait Resource: Send + Sync + 'static {
     /// Further checks on a specific row, beyond the schema's role rules.
     fn authorize(_identity: &Identity, _row: &Self::Row, _op: Op) -> ApiResult<()> {
         Ok(())
+    }
+
+    /// Runs the action `name` when its work is outside the database (a network round
+    /// trip): the future is awaited without holding a connection. `None` leaves the action
+    /// to [`Resource::run_action`].
+    fn run_action_async(
+        _state: &AppState,
+        _ctx: &WriteContext,
+        _name: &str,
+        _row: &Self::Row,
+        _body: &Map<String, Value>,
+    ) -> Option<futures_util::future::BoxFuture<'static, ApiResult<Value>>> {
+        None
     }
 
     /// Runs the action `name` (declared in the schema file) on `row`.

@@ -58,6 +58,12 @@ struct ConvertForm {
     fail_on_conversion_error: Option<bool>,
     /// Your label for the job.
     tag: Option<String>,
+    /// The id of a destination (`/api/destinations`) to write the outputs to.
+    destination: Option<String>,
+    /// The object path in the destination (default `{job_id}/{filename}`).
+    key_template: Option<String>,
+    /// With a destination, `false`: do not keep the outputs in the service's storage.
+    keep_copy: Option<bool>,
 }
 
 pub(super) fn endpoints(state: &AppState) -> Vec<Endpoint> {
@@ -272,6 +278,13 @@ async fn create(
         },
         Some(_) => Map::new(),
     };
+    // Where the outputs go: the same for every target.
+    let mut export = Map::new();
+    for name in ["destination", "key_template", "keep_copy"] {
+        if let Some(value) = fields.remove(name) {
+            export.insert(name.into(), value);
+        }
+    }
     let visibility = fields.remove("visibility");
     if let Some(value) = &visibility
         && !matches!(
@@ -292,6 +305,7 @@ async fn create(
         "options": options,
         "visibility": visibility,
         "fields": fields,
+        "export": export,
     }));
     let mut body = fields.clone();
     body.insert(
@@ -303,7 +317,12 @@ async fn create(
         Value::Array(
             targets
                 .iter()
-                .map(|target| json!({"target": target, "options": options}))
+                .map(|target| {
+                    let mut conversion = export.clone();
+                    conversion.insert("target".into(), json!(target));
+                    conversion.insert("options".into(), json!(options));
+                    Value::Object(conversion)
+                })
                 .collect(),
         ),
     );
@@ -373,10 +392,10 @@ async fn read_form(
                     .filter(|target| !target.is_empty())
                     .map(str::to_owned),
             ),
-            "options" | "visibility" | "callback_url" | "tag" => {
+            "options" | "visibility" | "callback_url" | "tag" | "destination" | "key_template" => {
                 result.fields.insert(name, Value::String(text));
             }
-            "notify_status" | "fail_on_conversion_error" => match text.trim() {
+            "notify_status" | "fail_on_conversion_error" | "keep_copy" => match text.trim() {
                 "true" | "1" => {
                     result.fields.insert(name, Value::Bool(true));
                 }
@@ -396,7 +415,7 @@ async fn read_form(
                         &format!("/{other}"),
                         "is not a field of this form; the fields are file, target_format, \
                          options, visibility, callback_url, notify_status, \
-                         fail_on_conversion_error, tag",
+                         fail_on_conversion_error, tag, destination, key_template, keep_copy",
                     ),
                     result.file,
                 ));

@@ -1,5 +1,8 @@
 //! Where stored files live: a facade over an opendal [`Operator`], built once from
-//! [`StorageConfig`]. This is the only module that names opendal.
+//! [`StorageConfig`]. This module (with [`external`], the services outputs are written to
+//! and inputs read from) is the only one that names opendal.
+
+pub mod external;
 
 use std::time::{Duration, Instant};
 

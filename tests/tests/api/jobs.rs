@@ -64,7 +64,7 @@ fn job_path(job: &Value) -> String {
 }
 
 /// Polls the job until it ends: 202 while it runs, then 200.
-fn wait_done(server: &Server, auth: &Auth, job: &Value) -> Result<Value> {
+pub(super) fn wait_done(server: &Server, auth: &Auth, job: &Value) -> Result<Value> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let response = server.call("GET", &job_path(job), auth, None)?;
@@ -1380,5 +1380,46 @@ fn two_servers_share_one_queue(backend: Backend) -> Result<()> {
         }
     }
     ensure!(kept == 200, "no output recorded twice: {kept}");
+    Ok(())
+}
+
+#[test]
+fn a_job_whose_outputs_cannot_fit_is_refused_before_it_is_queued() -> Result<()> {
+    let bytes = std::fs::read(corpus("image/png-exif.png"))?;
+    let size = bytes.len() as u64;
+    // Room for the input and one output of its size, not two.
+    let quota = size * 5 / 2;
+    let server = Server::builder(Backend::Sqlite)
+        .plugins(&["metamorph_plugin_image.wasm"])
+        .env("METAMORPH_ANONYMOUS_QUOTA", &quota.to_string())
+        .start()?;
+    let auth = anonymous(&server)?;
+    let stored = upload(&server, &auth, "photo.png", &bytes)?;
+    let body = |targets: &[&str]| {
+        json!({"inputs": [{"type": "file", "file_id": stored["id"]}],
+               "conversions": targets.iter().map(|target| json!({"target": target})).collect::<Vec<_>>()})
+    };
+    let refused = server.call(
+        "POST",
+        "/api/conversion-jobs",
+        &auth,
+        Some(body(&["jpg", "webp"])),
+    )?;
+    let problem = assert_problem(refused, 413, "quota_exceeded")?;
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    ensure!(
+        detail.contains(&format!("{} bytes free", quota - size)),
+        "the problem says how much is free: {problem}"
+    );
+    // Nothing was queued or kept.
+    let jobs = server.expect("GET", "/api/conversion-jobs", &auth, None, 200)?;
+    ensure!(
+        jobs["items"].as_array().is_some_and(Vec::is_empty),
+        "{jobs}"
+    );
+    // One output fits.
+    let job = create_job(&server, &auth, body(&["jpg"]))?;
+    let done = wait_done(&server, &auth, &job)?;
+    ensure!(done["status"]["code"] == "completed", "{done}");
     Ok(())
 }

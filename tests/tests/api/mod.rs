@@ -1,5 +1,6 @@
 mod config;
 mod data;
+mod destinations;
 mod docs;
 mod documents;
 mod errors;

@@ -1,0 +1,466 @@
+//! Independent clients for the object stores `cargo xtask test` starts besides S3:
+//! Azurite (Azure Blob), fake-gcs-server (Google Cloud Storage) and an FTP server
+//! (pyftpdlib). They read back what the service stored without OpenDAL: Azure with the
+//! official Python SDK of the tests' virtual environment (`METAMORPH_TEST_PYTHON`), GCS
+//! with `curl` on the JSON API, FTP with `curl`.
+//!
+//! Paths are relative to the container, bucket or FTP home (`a/b.bin`, no leading `/`).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+/// Variable holding the tests' `python3`, which has `azure-storage-blob`.
+pub const PYTHON_VAR: &str = "METAMORPH_TEST_PYTHON";
+
+/// `METAMORPH_TEST_<name>`, or an error that says how to get it.
+fn var(name: &str, server: &str) -> Result<String> {
+    std::env::var(format!("METAMORPH_TEST_{name}")).with_context(|| {
+        format!(
+            "METAMORPH_TEST_{name} is not set: run the tests with `cargo xtask test`, \
+             which starts {server}"
+        )
+    })
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (and `/` when
+/// `keep_slash`), as URLs and SigV4's canonical requests want it.
+pub(crate) fn percent_encode(text: &str, keep_slash: bool) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric()
+            || matches!(byte, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && byte == b'/')
+        {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// Runs `command` with `input` on its standard input; its standard output, or an error
+/// with its standard error.
+pub(crate) fn output_of(command: &mut Command, input: Option<&[u8]>) -> Result<Vec<u8>> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {program}"))?;
+    let writer = match (input, child.stdin.take()) {
+        (Some(input), Some(mut stdin)) => {
+            let input = input.to_vec();
+            Some(std::thread::spawn(move || stdin.write_all(&input)))
+        }
+        _ => None,
+    };
+    let output = child.wait_with_output()?;
+    let written = writer.map(std::thread::JoinHandle::join);
+    if !output.status.success() {
+        bail!(
+            "{program} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    if let Some(written) = written {
+        written.map_err(|_panic| anyhow::anyhow!("the writer to {program} panicked"))??;
+    }
+    Ok(output.stdout)
+}
+
+/// `curl -sS` that fails on HTTP errors.
+pub(crate) fn curl() -> Command {
+    let mut command = Command::new("curl");
+    command.args(["-sS", "--fail"]);
+    command
+}
+
+/// The Azure client: `python3 -c AZURE_SCRIPT get|put|list ENDPOINT ACCOUNT KEY CONTAINER
+/// NAME_OR_PREFIX` (`put` reads the content from standard input).
+const AZURE_SCRIPT: &str = "\
+import sys
+try:
+    from azure.storage.blob import BlobServiceClient
+    op, endpoint, account, key, container, name = sys.argv[1:7]
+    client = BlobServiceClient.from_connection_string(
+        f'DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};BlobEndpoint={endpoint};'
+    ).get_container_client(container)
+    if op == 'get':
+        sys.stdout.buffer.write(client.download_blob(name).readall())
+    elif op == 'put':
+        client.upload_blob(name, sys.stdin.buffer.read(), overwrite=True)
+    elif op == 'list':
+        for blob in client.list_blobs(name_starts_with=name):
+            print(blob.name)
+except Exception as error:
+    print(f'{type(error).__name__}: {error}', file=sys.stderr)
+    sys.exit(1)
+";
+
+/// The Azure Blob emulator of the tests (Azurite), from `METAMORPH_TEST_AZBLOB_*`.
+#[derive(Clone, Debug)]
+pub struct AzblobTarget {
+    /// The blob endpoint, `http://127.0.0.1:<port>/devstoreaccount1`.
+    pub endpoint: String,
+    /// The container.
+    pub container: String,
+    /// The account name (`devstoreaccount1`).
+    pub account_name: String,
+    /// The account key (Azurite's well-known one).
+    pub account_key: String,
+    /// A `python3` with `azure-storage-blob`, for the independent client.
+    pub python: String,
+}
+
+impl AzblobTarget {
+    /// The emulator `cargo xtask test` started.
+    pub fn from_env() -> Result<Self> {
+        let server = "an Azure Blob emulator (Azurite)";
+        Ok(Self {
+            endpoint: var("AZBLOB_ENDPOINT", server)?,
+            container: var("AZBLOB_CONTAINER", server)?,
+            account_name: var("AZBLOB_ACCOUNT_NAME", server)?,
+            account_key: var("AZBLOB_ACCOUNT_KEY", server)?,
+            python: var("PYTHON", server)?,
+        })
+    }
+
+    fn sdk(&self, op: &str, name: &str, input: Option<&[u8]>) -> Result<Vec<u8>> {
+        output_of(
+            Command::new(&self.python).args([
+                "-c",
+                AZURE_SCRIPT,
+                op,
+                &self.endpoint,
+                &self.account_name,
+                &self.account_key,
+                &self.container,
+                name,
+            ]),
+            input,
+        )
+        .with_context(|| format!("Azure {op} {name}"))
+    }
+
+    /// The content of blob `path`, read with the Azure SDK for Python.
+    pub fn get(&self, path: &str) -> Result<Vec<u8>> {
+        self.sdk("get", path, None)
+    }
+
+    /// Stores `content` as blob `path` with the Azure SDK for Python.
+    pub fn put(&self, path: &str, content: &[u8]) -> Result<()> {
+        self.sdk("put", path, Some(content)).map(drop)
+    }
+
+    /// The names of the blobs starting with `prefix`, sorted.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let listed = String::from_utf8(self.sdk("list", prefix, None)?)?;
+        let mut names: Vec<String> = listed.lines().map(str::to_owned).collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// The Google Cloud Storage emulator of the tests (fake-gcs-server, no authentication),
+/// from `METAMORPH_TEST_GCS_*`.
+#[derive(Clone, Debug)]
+pub struct GcsTarget {
+    /// `http://127.0.0.1:<port>`.
+    pub endpoint: String,
+    /// The bucket.
+    pub bucket: String,
+}
+
+impl GcsTarget {
+    /// The emulator `cargo xtask test` started.
+    pub fn from_env() -> Result<Self> {
+        let server = "a GCS emulator (fake-gcs-server)";
+        Ok(Self {
+            endpoint: var("GCS_ENDPOINT", server)?,
+            bucket: var("GCS_BUCKET", server)?,
+        })
+    }
+
+    /// The content of object `path`, read with `curl` on the JSON API.
+    pub fn get(&self, path: &str) -> Result<Vec<u8>> {
+        output_of(
+            curl().arg(format!(
+                "{}/storage/v1/b/{}/o/{}?alt=media",
+                self.endpoint,
+                percent_encode(&self.bucket, false),
+                percent_encode(path, false)
+            )),
+            None,
+        )
+        .with_context(|| format!("GCS get {path}"))
+    }
+
+    /// Stores `content` as object `path` with `curl` (a JSON API media upload).
+    pub fn put(&self, path: &str, content: &[u8]) -> Result<()> {
+        output_of(
+            curl()
+                .args([
+                    "-X",
+                    "POST",
+                    "-H",
+                    "Content-Type: application/octet-stream",
+                    "--data-binary",
+                    "@-",
+                ])
+                .arg(format!(
+                    "{}/upload/storage/v1/b/{}/o?uploadType=media&name={}",
+                    self.endpoint,
+                    percent_encode(&self.bucket, false),
+                    percent_encode(path, false)
+                )),
+            Some(content),
+        )
+        .with_context(|| format!("GCS put {path}"))
+        .map(drop)
+    }
+
+    /// The names of the objects starting with `prefix`, sorted.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut page_token: Option<String> = None;
+        loop {
+            let mut url = format!(
+                "{}/storage/v1/b/{}/o?prefix={}",
+                self.endpoint,
+                percent_encode(&self.bucket, false),
+                percent_encode(prefix, false)
+            );
+            if let Some(token) = &page_token {
+                url.push_str(&format!("&pageToken={}", percent_encode(token, false)));
+            }
+            let page: serde_json::Value =
+                serde_json::from_slice(&output_of(curl().arg(url), None)?)?;
+            names.extend(
+                page["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|item| item["name"].as_str().map(str::to_owned)),
+            );
+            match page["nextPageToken"].as_str() {
+                Some(token) if !token.is_empty() => page_token = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// The FTP server of the tests (pyftpdlib), from `METAMORPH_TEST_FTP_*`. The user's home
+/// is writable and is the root of the paths.
+#[derive(Clone, Debug)]
+pub struct FtpTarget {
+    /// `ftp://127.0.0.1:<port>`.
+    pub endpoint: String,
+    /// The user name.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+}
+
+/// curl's exit code when the server refuses to change into a folder (it does not exist).
+const CURL_REMOTE_ACCESS_DENIED: i32 = 9;
+
+impl FtpTarget {
+    /// The server `cargo xtask test` started.
+    pub fn from_env() -> Result<Self> {
+        let server = "an FTP server (pyftpdlib)";
+        Ok(Self {
+            endpoint: var("FTP_ENDPOINT", server)?,
+            user: var("FTP_USER", server)?,
+            password: var("FTP_PASSWORD", server)?,
+        })
+    }
+
+    /// `curl` logged in, on `path` (a folder when it ends with `/`).
+    fn curl(&self, path: &str) -> Command {
+        let mut command = curl();
+        command
+            .arg("--user")
+            .arg(format!("{}:{}", self.user, self.password))
+            .arg(format!(
+                "{}/{}",
+                self.endpoint,
+                percent_encode(path.trim_start_matches('/'), true)
+            ));
+        command
+    }
+
+    /// The content of file `path`, downloaded with `curl` (passive mode).
+    pub fn get(&self, path: &str) -> Result<Vec<u8>> {
+        output_of(&mut self.curl(path), None).with_context(|| format!("FTP get {path}"))
+    }
+
+    /// Uploads `content` as file `path` with `curl`, creating its folders.
+    pub fn put(&self, path: &str, content: &[u8]) -> Result<()> {
+        output_of(
+            self.curl(path).args(["--ftp-create-dirs", "-T", "-"]),
+            Some(content),
+        )
+        .with_context(|| format!("FTP put {path}"))
+        .map(drop)
+    }
+
+    /// The paths of the files starting with `prefix` (its folder is walked recursively
+    /// with `MLSD`), sorted.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let prefix = prefix.trim_start_matches('/');
+        let top = prefix.rfind('/').map_or("", |slash| &prefix[..=slash]);
+        let mut found = Vec::new();
+        let mut folders = vec![top.to_owned()];
+        while let Some(folder) = folders.pop() {
+            let mut command = self.curl(&folder);
+            command.args(["-X", "MLSD"]);
+            let listing = match command.output()? {
+                output if output.status.success() => String::from_utf8(output.stdout)?,
+                output if output.status.code() == Some(CURL_REMOTE_ACCESS_DENIED) => continue,
+                output => bail!(
+                    "FTP MLSD {folder}: curl failed ({}): {}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ),
+            };
+            for line in listing.lines() {
+                // `type=file;size=5;modify=…; name`
+                let Some((facts, name)) = line.split_once(' ') else {
+                    continue;
+                };
+                let kind = facts
+                    .split(';')
+                    .find_map(|fact| fact.strip_prefix("type=").or(fact.strip_prefix("Type=")))
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let path = format!("{folder}{name}");
+                match kind.as_str() {
+                    "dir" => {
+                        let folder = format!("{path}/");
+                        if folder.starts_with(prefix) || prefix.starts_with(&folder) {
+                            folders.push(folder);
+                        }
+                    }
+                    "file" if path.starts_with(prefix) => found.push(path),
+                    _ => {}
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Round trips through the servers `cargo xtask test` starts: each object is stored
+    //! one independent way and read back with `get`. Skipped (with a note) without them.
+
+    use super::{AzblobTarget, FtpTarget, GcsTarget, percent_encode};
+    use crate::S3Target;
+    use anyhow::Result;
+
+    /// Whether `METAMORPH_TEST_<var>` is set; says the test is skipped if not.
+    fn available(var: &str) -> bool {
+        let set = std::env::var_os(format!("METAMORPH_TEST_{var}")).is_some();
+        if !set {
+            eprintln!(
+                "skipped: METAMORPH_TEST_{var} is not set (run the tests with `cargo xtask test`)"
+            );
+        }
+        set
+    }
+
+    /// Every byte value, and a name with a space and a `+` under a fresh folder.
+    fn sample() -> (String, String, Vec<u8>) {
+        let folder = format!("smoke-{}/", crate::uuid_like());
+        let path = format!("{folder}sub dir/a b+c.bin");
+        (folder, path, (0..=255u8).cycle().take(70_000).collect())
+    }
+
+    #[test]
+    fn encoding() {
+        assert_eq!(percent_encode("a b/c+d~é", true), "a%20b/c%2Bd~%C3%A9");
+        assert_eq!(percent_encode("a/b", false), "a%2Fb");
+    }
+
+    #[test]
+    fn azblob_round_trip() -> Result<()> {
+        if !available("AZBLOB_ENDPOINT") {
+            return Ok(());
+        }
+        let target = AzblobTarget::from_env()?;
+        let (folder, path, content) = sample();
+        target.put(&path, &content)?;
+        assert_eq!(target.get(&path)?, content);
+        assert_eq!(target.list(&folder)?, vec![path.clone()]);
+        assert!(target.list(&format!("{folder}x"))?.is_empty());
+        assert!(target.get(&format!("{path}.missing")).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn gcs_round_trip() -> Result<()> {
+        if !available("GCS_ENDPOINT") {
+            return Ok(());
+        }
+        let target = GcsTarget::from_env()?;
+        let (folder, path, content) = sample();
+        target.put(&path, &content)?;
+        assert_eq!(target.get(&path)?, content);
+        assert_eq!(target.list(&folder)?, vec![path.clone()]);
+        assert!(target.list(&format!("{folder}x"))?.is_empty());
+        assert!(target.get(&format!("{path}.missing")).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn ftp_round_trip() -> Result<()> {
+        if !available("FTP_ENDPOINT") {
+            return Ok(());
+        }
+        let target = FtpTarget::from_env()?;
+        let (folder, path, content) = sample();
+        target.put(&path, &content)?;
+        target.put(&format!("{folder}top.txt"), b"top")?;
+        assert_eq!(target.get(&path)?, content);
+        assert_eq!(target.get(&format!("/{folder}top.txt"))?, b"top");
+        assert_eq!(
+            target.list(&folder)?,
+            vec![path.clone(), format!("{folder}top.txt")]
+        );
+        assert_eq!(
+            target.list(&format!("{folder}t"))?,
+            vec![format!("{folder}top.txt")]
+        );
+        assert!(target.list(&format!("{folder}nothing/"))?.is_empty());
+        assert!(target.get(&format!("{path}.missing")).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn s3_round_trip() -> Result<()> {
+        if !available("S3_ENDPOINT") {
+            return Ok(());
+        }
+        let target = S3Target::from_env()?;
+        let (folder, path, content) = sample();
+        target.put(&path, &content)?;
+        assert_eq!(target.get(&path)?, content);
+        assert_eq!(target.list(&folder)?, vec![(path.clone(), 70_000)]);
+        assert!(target.get(&format!("{path}.missing")).is_err());
+        Ok(())
+    }
+}
