@@ -396,19 +396,32 @@ mod tests {
         assert_eq!(percent_encode("a/b", false), "a%2Fb");
     }
 
+    /// Puts a sample object, reads it back, lists its folder, and reads a missing one.
+    fn round_trip(
+        put: impl Fn(&str, &[u8]) -> Result<()>,
+        get: impl Fn(&str) -> Result<Vec<u8>>,
+        list: impl Fn(&str) -> Result<Vec<String>>,
+    ) -> Result<()> {
+        let (folder, path, content) = sample();
+        put(&path, &content)?;
+        assert_eq!(get(&path)?, content);
+        assert_eq!(list(&folder)?, vec![path.clone()]);
+        assert!(list(&format!("{folder}x"))?.is_empty());
+        assert!(get(&format!("{path}.missing")).is_err());
+        Ok(())
+    }
+
     #[test]
     fn azblob_round_trip() -> Result<()> {
         if !available("AZBLOB_ENDPOINT") {
             return Ok(());
         }
         let target = AzblobTarget::from_env()?;
-        let (folder, path, content) = sample();
-        target.put(&path, &content)?;
-        assert_eq!(target.get(&path)?, content);
-        assert_eq!(target.list(&folder)?, vec![path.clone()]);
-        assert!(target.list(&format!("{folder}x"))?.is_empty());
-        assert!(target.get(&format!("{path}.missing")).is_err());
-        Ok(())
+        round_trip(
+            |path, content| target.put(path, content),
+            |path| target.get(path),
+            |prefix| target.list(prefix),
+        )
     }
 
     #[test]
@@ -417,13 +430,11 @@ mod tests {
             return Ok(());
         }
         let target = GcsTarget::from_env()?;
-        let (folder, path, content) = sample();
-        target.put(&path, &content)?;
-        assert_eq!(target.get(&path)?, content);
-        assert_eq!(target.list(&folder)?, vec![path.clone()]);
-        assert!(target.list(&format!("{folder}x"))?.is_empty());
-        assert!(target.get(&format!("{path}.missing")).is_err());
-        Ok(())
+        round_trip(
+            |path, content| target.put(path, content),
+            |path| target.get(path),
+            |prefix| target.list(prefix),
+        )
     }
 
     #[test]

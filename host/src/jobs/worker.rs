@@ -301,6 +301,13 @@ async fn convert(
     let storage_key = Storage::file_key(&task.org_id, &file_id);
     let export_to = super::targets::of_conversion(state, &task.org_id, conversion).await?;
     let keep = conversion.keep_copy || export_to.is_none();
+    let work = Work {
+        state,
+        job,
+        task,
+        input,
+        conversion,
+    };
     let mut output = NewOutput {
         file_id,
         storage_key: storage_key.clone(),
@@ -323,29 +330,10 @@ async fn convert(
             if keep {
                 state.storage().copy(&hit_key, &storage_key).await?;
             }
-            if let Some((target_place, destination_id)) = &export_to {
+            if export_to.is_some() {
                 let body = state.storage().read_range(&hit_key, 0..output.size).await?;
-                let written = export(
-                    state,
-                    job,
-                    task,
-                    input,
-                    conversion,
-                    &output,
-                    target_place,
-                    destination_id.as_deref(),
-                    Source::Stream(Box::pin(body)),
-                )
-                .await;
-                match written {
-                    Ok(export) => output.export = Some(export),
-                    Err(error) => {
-                        if keep {
-                            let _ = state.storage().delete(&storage_key).await;
-                        }
-                        return Err(error);
-                    }
-                }
+                let source = Source::Stream(Box::pin(body));
+                export(&work, &mut output, export_to.as_ref(), source).await?;
             }
             return Ok(output);
         }
@@ -383,29 +371,13 @@ async fn convert(
             output.sha256 = hashed;
             output.size = size;
         }
-        if let Some((target_place, destination_id)) = &export_to {
-            let written = export(
-                state,
-                job,
-                task,
-                input,
-                conversion,
-                &output,
-                target_place,
-                destination_id.as_deref(),
-                Source::File(&output_path),
-            )
-            .await;
-            match written {
-                Ok(export) => output.export = Some(export),
-                Err(error) => {
-                    if keep {
-                        let _ = state.storage().delete(&storage_key).await;
-                    }
-                    return Err(error);
-                }
-            }
-        }
+        export(
+            &work,
+            &mut output,
+            export_to.as_ref(),
+            Source::File(&output_path),
+        )
+        .await?;
         Ok::<(), ApiError>(())
     }
     .await;
@@ -444,20 +416,55 @@ enum Source<'a> {
     ),
 }
 
-/// Writes an output to its destination under its key template; returns what the job
-/// records of it (destination, type, path).
-#[allow(clippy::too_many_arguments)]
+/// What a conversion task works on.
+struct Work<'a> {
+    state: &'a AppState,
+    job: &'a JobRecord,
+    task: &'a TaskRow,
+    input: &'a FileRecord,
+    conversion: &'a super::spec::Conversion,
+}
+
+/// Writes an output to its destination, if it has one, under its key template, and
+/// records where (destination, type, path). When the write fails, the copy kept in
+/// storage is deleted and the output fails with the write's error.
 async fn export(
-    state: &AppState,
-    job: &JobRecord,
-    task: &TaskRow,
-    input: &FileRecord,
-    conversion: &super::spec::Conversion,
+    work: &Work<'_>,
+    output: &mut NewOutput,
+    to: Option<&(Target, Option<String>)>,
+    source: Source<'_>,
+) -> Result<(), ApiError> {
+    let Some((target, destination_id)) = to else {
+        return Ok(());
+    };
+    match write_export(work, output, target, destination_id.as_deref(), source).await {
+        Ok(export) => {
+            output.export = Some(export);
+            Ok(())
+        }
+        Err(error) => {
+            if output.kept {
+                let _ = work.state.storage().delete(&output.storage_key).await;
+            }
+            Err(error)
+        }
+    }
+}
+
+async fn write_export(
+    work: &Work<'_>,
     output: &NewOutput,
     target: &Target,
     destination_id: Option<&str>,
     source: Source<'_>,
 ) -> Result<Value, ApiError> {
+    let Work {
+        state,
+        job,
+        task,
+        input,
+        conversion,
+    } = *work;
     let template = conversion
         .key_template
         .as_deref()

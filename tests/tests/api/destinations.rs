@@ -96,6 +96,21 @@ impl Services {
     }
 }
 
+/// A server with the image plugin (loopback addresses allowed when `allow_private`), and
+/// an anonymous session on it.
+fn start(backend: Backend, allow_private: bool) -> Result<(Server, Auth)> {
+    let server = Server::builder(backend)
+        .plugins(&["metamorph_plugin_image.wasm"])
+        .env(
+            "METAMORPH_ALLOW_PRIVATE_NETWORKS",
+            if allow_private { "true" } else { "false" },
+        )
+        .start()?;
+    let session = server.expect("POST", "/api/anon/session", &Auth::None, None, 201)?;
+    let auth = Auth::Bearer(session["token"].as_str().context("token")?.to_owned());
+    Ok((server, auth))
+}
+
 fn ensure_secret_free(what: &str, text: &str, secrets: &[String]) -> Result<()> {
     for secret in secrets {
         ensure!(
@@ -108,12 +123,7 @@ fn ensure_secret_free(what: &str, text: &str, secrets: &[String]) -> Result<()> 
 
 fn outputs_reach_every_service_and_read_back_the_same(backend: Backend) -> Result<()> {
     let services = Services::from_env()?;
-    let server = Server::builder(backend)
-        .plugins(&["metamorph_plugin_image.wasm"])
-        .env("METAMORPH_ALLOW_PRIVATE_NETWORKS", "true")
-        .start()?;
-    let session = server.expect("POST", "/api/anon/session", &Auth::None, None, 201)?;
-    let auth = Auth::Bearer(session["token"].as_str().context("token")?.to_owned());
+    let (server, auth) = start(backend, true)?;
     let root = unique();
 
     // One destination per service; each passes its test (write, read back, delete).
@@ -229,12 +239,7 @@ fn outputs_reach_every_service_and_read_back_the_same(backend: Backend) -> Resul
 #[test]
 fn inline_targets_cloud_inputs_and_the_form_use_the_same_services() -> Result<()> {
     let services = Services::from_env()?;
-    let server = Server::builder(Backend::Sqlite)
-        .plugins(&["metamorph_plugin_image.wasm"])
-        .env("METAMORPH_ALLOW_PRIVATE_NETWORKS", "true")
-        .start()?;
-    let session = server.expect("POST", "/api/anon/session", &Auth::None, None, 201)?;
-    let auth = Auth::Bearer(session["token"].as_str().context("token")?.to_owned());
+    let (server, auth) = start(Backend::Sqlite, true)?;
     let root = unique();
     let bytes = std::fs::read(corpus("image/png-exif.png"))?;
     services.s3.put(&format!("{root}/in/photo.png"), &bytes)?;
@@ -342,11 +347,7 @@ fn inline_targets_cloud_inputs_and_the_form_use_the_same_services() -> Result<()
 fn bad_destinations_are_refused_with_what_to_fix() -> Result<()> {
     let services = Services::from_env()?;
     // Private networks are not allowed here: the test servers are on loopback.
-    let server = Server::builder(Backend::Sqlite)
-        .plugins(&["metamorph_plugin_image.wasm"])
-        .start()?;
-    let session = server.expect("POST", "/api/anon/session", &Auth::None, None, 201)?;
-    let auth = Auth::Bearer(session["token"].as_str().context("token")?.to_owned());
+    let (server, auth) = start(Backend::Sqlite, false)?;
     let create = |body: Value| server.call("POST", "/api/destinations", &auth, Some(body));
 
     let refused = create(json!({"name": "b", "type": "box", "parameters": {}}))?;
@@ -496,12 +497,7 @@ fn bad_destinations_are_refused_with_what_to_fix() -> Result<()> {
 #[test]
 fn a_wrong_secret_fails_the_test_and_the_output_without_showing_it() -> Result<()> {
     let services = Services::from_env()?;
-    let server = Server::builder(Backend::Sqlite)
-        .plugins(&["metamorph_plugin_image.wasm"])
-        .env("METAMORPH_ALLOW_PRIVATE_NETWORKS", "true")
-        .start()?;
-    let session = server.expect("POST", "/api/anon/session", &Auth::None, None, 201)?;
-    let auth = Auth::Bearer(session["token"].as_str().context("token")?.to_owned());
+    let (server, auth) = start(Backend::Sqlite, true)?;
     let wrong = "wrong-secret-value-0123456789";
     let created = server.expect(
         "POST",
