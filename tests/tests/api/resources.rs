@@ -372,7 +372,7 @@ fn invalid_bodies_are_422_with_the_paths_of_the_failing_fields(backend: Backend)
         "POST",
         "/api/destinations",
         &root,
-        Some(json!({"name": "d", "type": "s3", "credentials": {"secret_access_key": "hush"}})),
+        Some(json!({"name": "d", "type": "s3", "parameters": {"bucket": "b"}, "credentials": {"access_key_id": "AK", "secret_access_key": "hush"}})),
         201,
     )?;
     ensure!(
