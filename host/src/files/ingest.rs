@@ -5,7 +5,6 @@
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
 
 use super::sniff::SNIFF_LEN;
 use crate::error::{ApiError, ErrorCode};
@@ -128,19 +127,13 @@ pub async fn store_file(
     let file = tokio::fs::File::open(path)
         .await
         .map_err(|error| Refused::Source(error.into()))?;
-    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
-        let mut file = file?;
-        let mut buffer = BytesMut::zeroed(WRITE_CHUNK);
-        match file.read(&mut buffer).await {
-            Ok(0) => None,
-            Ok(read) => {
-                buffer.truncate(read);
-                Some((Ok::<_, std::io::Error>(buffer.freeze()), Some(file)))
-            }
-            Err(error) => Some((Err(error), None)),
-        }
-    });
-    store_stream(storage, key, chunks, cap).await
+    store_stream(
+        storage,
+        key,
+        crate::storage::file_chunks(file, WRITE_CHUNK),
+        cap,
+    )
+    .await
 }
 
 /// Copies the object `key` into the local file `path`.

@@ -35,7 +35,7 @@ use crate::db::{DbConnection, DbError};
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError};
 use crate::files::FileRecord;
 use crate::plugins::{Plan, PluginError};
-use crate::storage::external::{Service, Target, check_key_template};
+use crate::storage::external::{Service, Target, check_key_template, seal_credentials};
 
 /// A row of `jobs`.
 #[derive(Clone, Debug, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
@@ -496,8 +496,7 @@ fn check_stored_input(
         return Ok(());
     }
     let name = input.source.clone().unwrap_or_default();
-    let service =
-        Service::parse(&name).map_err(|message| field_error(format!("{base}/source"), message))?;
+    let service = Service::from_field(&name, &format!("{base}/source"))?;
     let mut parameters = std::mem::take(&mut input.parameters);
     if let Some(Value::String(file)) = parameters.remove("file")
         && input.path.is_none()
@@ -516,12 +515,7 @@ fn check_stored_input(
     }
     input.source = Some(service.as_str().to_owned());
     input.parameters = target.parameters;
-    input.sealed_credentials = (!target.credentials.is_empty()).then(|| {
-        writer
-            .state
-            .sealer()
-            .seal(Value::Object(target.credentials).to_string().as_bytes())
-    });
+    input.sealed_credentials = seal_credentials(writer.state.sealer(), &target.credentials);
     Ok(())
 }
 
@@ -553,17 +547,7 @@ pub fn check_conversion(
     }
     if let Some(output_target) = &mut conversion.output_target {
         let path = format!("{base}/output_target");
-        let service = Service::parse(&output_target.service).map_err(|message| {
-            let code = if output_target.service.trim().eq_ignore_ascii_case("box") {
-                ErrorCode::BadRequest
-            } else {
-                ErrorCode::ValidationFailed
-            };
-            ApiError::new(code, message).with_field_errors(vec![crate::error::FieldError {
-                path: format!("{path}/type"),
-                message: "is not a supported service".into(),
-            }])
-        })?;
+        let service = Service::from_field(&output_target.service, &format!("{path}/type"))?;
         let target = Target::new(
             service,
             std::mem::take(&mut output_target.parameters),
@@ -574,12 +558,8 @@ pub fn check_conversion(
         }
         output_target.service = service.as_str().to_owned();
         output_target.parameters = target.parameters;
-        output_target.sealed_credentials = (!target.credentials.is_empty()).then(|| {
-            writer
-                .state
-                .sealer()
-                .seal(Value::Object(target.credentials).to_string().as_bytes())
-        });
+        output_target.sealed_credentials =
+            seal_credentials(writer.state.sealer(), &target.credentials);
     }
     if let Some(template) = &conversion.key_template {
         check_key_template(template)

@@ -2,31 +2,11 @@
 //! storage: a destination of the organisation, or a service given inline (whose sealed
 //! credentials are opened only here, when the work needs them).
 
-use serde_json::{Map, Value};
-
 use super::spec::{Conversion, Input, InputKind};
 use crate::app::AppState;
 use crate::db::DbError;
 use crate::error::{ApiError, ErrorCode};
-use crate::storage::external::{Service, Target};
-
-/// Opens sealed credentials.
-fn open_credentials(
-    state: &AppState,
-    sealed: Option<&str>,
-) -> Result<Map<String, Value>, ApiError> {
-    let Some(sealed) = sealed else {
-        return Ok(Map::new());
-    };
-    let opened = state.sealer().open(sealed).map_err(|_unopenable| {
-        ApiError::new(
-            ErrorCode::Internal,
-            "the job's credentials cannot be opened: the sealing key changed since it was \
-             created; create the job again",
-        )
-    })?;
-    Ok(serde_json::from_slice(&opened).unwrap_or_default())
-}
+use crate::storage::external::{Service, Target, open_credentials};
 
 /// The destination `id` of `org_id` as a target.
 async fn destination(state: &AppState, org_id: &str, id: &str) -> Result<Target, ApiError> {
@@ -61,7 +41,7 @@ pub async fn of_input(state: &AppState, org_id: &str, input: &Input) -> Result<T
     Ok(Target::new(
         service,
         input.parameters.clone(),
-        open_credentials(state, input.sealed_credentials.as_deref())?,
+        open_credentials(state.sealer(), input.sealed_credentials.as_deref())?,
     ))
 }
 
@@ -86,7 +66,7 @@ pub async fn of_conversion(
     let target = Target::new(
         service,
         inline.parameters.clone(),
-        open_credentials(state, inline.sealed_credentials.as_deref())?,
+        open_credentials(state.sealer(), inline.sealed_credentials.as_deref())?,
     );
     Ok(Some((target, None)))
 }

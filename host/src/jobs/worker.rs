@@ -362,14 +362,6 @@ async fn convert(
                 })?;
             output.size = stored.size;
             output.sha256 = stored.sha256;
-        } else {
-            let path = output_path.clone();
-            let (hashed, size) = tokio::task::spawn_blocking(move || hash_file(&path))
-                .await
-                .map_err(ApiError::internal)?
-                .map_err(ApiError::internal)?;
-            output.sha256 = hashed;
-            output.size = size;
         }
         export(
             &work,
@@ -386,24 +378,6 @@ async fn convert(
     }
     result?;
     Ok(output)
-}
-
-/// The SHA-256 and size of a local file.
-fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0; 256 * 1024];
-    let mut size = 0u64;
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-        size += read as u64;
-    }
-    Ok((ingest::hex(&hasher.finalize()), size))
 }
 
 /// Where an exported output's bytes come from.
@@ -426,8 +400,9 @@ struct Work<'a> {
 }
 
 /// Writes an output to its destination, if it has one, under its key template, and
-/// records where (destination, type, path). When the write fails, the copy kept in
-/// storage is deleted and the output fails with the write's error.
+/// records where (destination, type, path); an output kept nowhere else takes its size
+/// and hash from this write. When the write fails, the copy kept in storage is deleted
+/// and the output fails with the write's error.
 async fn export(
     work: &Work<'_>,
     output: &mut NewOutput,
@@ -438,8 +413,12 @@ async fn export(
         return Ok(());
     };
     match write_export(work, output, target, destination_id.as_deref(), source).await {
-        Ok(export) => {
+        Ok((export, written)) => {
             output.export = Some(export);
+            if !output.kept {
+                output.size = written.size;
+                output.sha256 = written.sha256;
+            }
             Ok(())
         }
         Err(error) => {
@@ -457,7 +436,7 @@ async fn write_export(
     target: &Target,
     destination_id: Option<&str>,
     source: Source<'_>,
-) -> Result<Value, ApiError> {
+) -> Result<(Value, external::Written), ApiError> {
     let Work {
         state,
         job,
@@ -493,14 +472,15 @@ async fn write_export(
         service = target.service.as_str(),
         destination = destination_id.unwrap_or("inline"),
         path = %path,
-        bytes = written,
+        bytes = written.size,
         "output written to its destination"
     );
-    Ok(serde_json::json!({
+    let export = serde_json::json!({
         "destination_id": destination_id,
         "type": target.service.as_str(),
         "path": path,
-    }))
+    });
+    Ok((export, written))
 }
 
 /// The folder a conversion task stages its input and output in.

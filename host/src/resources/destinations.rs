@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::auth::sealing::Sealer;
 use crate::db::schema::destinations;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::storage::external::{Service, Target};
+use crate::storage::external::{Service, Target, open_credentials, seal_credentials};
 
 /// A row of `destinations`.
 #[derive(Debug, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
@@ -35,19 +35,7 @@ impl DestinationRow {
     pub fn target(&self, sealer: &Sealer) -> ApiResult<Target> {
         let service = Service::parse(&self.kind)
             .map_err(|message| ApiError::new(ErrorCode::Internal, message))?;
-        let credentials = match &self.credentials {
-            Some(sealed) => {
-                let opened = sealer.open(sealed).map_err(|_unopenable| {
-                    ApiError::new(
-                        ErrorCode::Internal,
-                        "the destination's credentials cannot be opened: the sealing key \
-                         changed since they were stored; set them again",
-                    )
-                })?;
-                serde_json::from_slice::<Map<String, Value>>(&opened).unwrap_or_default()
-            }
-            None => Map::new(),
-        };
+        let credentials = open_credentials(sealer, self.credentials.as_deref())?;
         let parameters = match parse_json(&self.parameters) {
             Value::Object(map) => map,
             _ => Map::new(),
@@ -73,19 +61,7 @@ pub(crate) fn find(
 /// The service a body's `type` names (aliases accepted; `box` refused with 400).
 fn service_of(body: &Map<String, Value>) -> ApiResult<Option<Service>> {
     text(body, "type")
-        .map(|name| {
-            Service::parse(&name).map_err(|message| {
-                let code = if name.trim().eq_ignore_ascii_case("box") {
-                    ErrorCode::BadRequest
-                } else {
-                    ErrorCode::ValidationFailed
-                };
-                ApiError::new(code, message).with_field_errors(vec![crate::error::FieldError {
-                    path: "/type".into(),
-                    message: format!("`{name}` is not a supported service"),
-                }])
-            })
-        })
+        .map(|name| Service::from_field(&name, "/type"))
         .transpose()
 }
 
@@ -122,13 +98,6 @@ table_writes!(destinations, DestinationRow);
 
 /// The `destinations` resource.
 pub(super) struct Destinations;
-
-fn sealed_credentials(ctx: &WriteContext, credentials: &Map<String, Value>) -> Option<String> {
-    (!credentials.is_empty()).then(|| {
-        ctx.sealer
-            .seal(Value::Object(credentials.clone()).to_string().as_bytes())
-    })
-}
 
 impl Resource for Destinations {
     const NAME: &'static str = "destinations";
@@ -168,7 +137,7 @@ impl Resource for Destinations {
             name: text(&body, "name").unwrap_or_default(),
             kind: service.as_str().to_owned(),
             parameters: Value::Object(target.parameters.clone()).to_string(),
-            credentials: sealed_credentials(ctx, &target.credentials),
+            credentials: seal_credentials(&ctx.sealer, &target.credentials),
             created_at: ctx.now,
             updated_at: ctx.now,
         };
@@ -200,7 +169,7 @@ impl Resource for Destinations {
         }
         check(&target)?;
         row.parameters = Value::Object(target.parameters.clone()).to_string();
-        row.credentials = sealed_credentials(ctx, &target.credentials);
+        row.credentials = seal_credentials(&ctx.sealer, &target.credentials);
         row.updated_at = ctx.now;
         save(conn, row)
     }

@@ -139,16 +139,16 @@ async fn convert(
         &[Role::Admin, Role::Member, Role::Anonymous],
         "convert files",
     )?;
+    // A bad `wait` is answered after the form is read: a client still sending its file
+    // gets the problem document, not a connection closed under it.
     let wait = match query.get("wait") {
-        None => 0,
+        None => Ok(0),
         Some(text) => match text.parse::<u64>() {
-            Ok(seconds) if seconds <= MAX_WAIT => seconds,
-            _ => {
-                return Err(ApiError::invalid_field(
-                    "/wait",
-                    "is a number of seconds from 0 to 60",
-                ));
-            }
+            Ok(seconds) if seconds <= MAX_WAIT => Ok(seconds),
+            _ => Err(ApiError::invalid_field(
+                "/wait",
+                "is a number of seconds from 0 to 60",
+            )),
         },
     };
     let mut finished = state.jobs().subscribe();
@@ -172,6 +172,13 @@ async fn convert(
             "/file",
             "is missing: send the file as the form part `file`",
         ));
+    };
+    let wait = match wait {
+        Ok(wait) => wait,
+        Err(error) => {
+            discard(&state, &file).await;
+            return Err(error);
+        }
     };
     let created = create(
         &state,

@@ -24,8 +24,9 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use opendal::Operator;
 use serde_json::{Map, Value};
-use tokio::io::AsyncReadExt;
+use sha2::{Digest, Sha256};
 
+use crate::auth::sealing::Sealer;
 use crate::error::{ApiError, ErrorCode, FieldError};
 
 /// Size of the pieces written to a target (and of multipart parts on S3).
@@ -124,6 +125,22 @@ impl Service {
             }
         };
         Ok(service)
+    }
+
+    /// The service a request field at `path` names: `box` is 400 (not supported), any
+    /// other unknown name 422, both naming the field.
+    pub fn from_field(name: &str, path: &str) -> Result<Self, ApiError> {
+        Self::parse(name).map_err(|message| {
+            let code = if name.trim().eq_ignore_ascii_case("box") {
+                ErrorCode::BadRequest
+            } else {
+                ErrorCode::ValidationFailed
+            };
+            ApiError::new(code, message).with_field_errors(vec![FieldError {
+                path: path.to_owned(),
+                message: format!("`{name}` is not a supported service"),
+            }])
+        })
     }
 
     fn shape(self) -> Shape {
@@ -343,6 +360,30 @@ impl Target {
     }
 }
 
+/// Credentials encrypted for storage; `None` when there are none.
+pub fn seal_credentials(sealer: &Sealer, credentials: &Map<String, Value>) -> Option<String> {
+    (!credentials.is_empty())
+        .then(|| sealer.seal(Value::Object(credentials.clone()).to_string().as_bytes()))
+}
+
+/// Opens what [`seal_credentials`] made.
+pub fn open_credentials(
+    sealer: &Sealer,
+    sealed: Option<&str>,
+) -> Result<Map<String, Value>, ApiError> {
+    let Some(sealed) = sealed else {
+        return Ok(Map::new());
+    };
+    let opened = sealer.open(sealed).map_err(|_unopenable| {
+        ApiError::new(
+            ErrorCode::Internal,
+            "stored credentials cannot be opened: the sealing key changed since they were \
+             stored; set them again",
+        )
+    })?;
+    Ok(serde_json::from_slice(&opened).unwrap_or_default())
+}
+
 /// Why a target could not be used.
 #[derive(Debug)]
 pub struct TargetError {
@@ -383,10 +424,13 @@ impl Target {
         }
     }
 
-    /// Every credential value, to take out of messages.
+    /// Every secret credential value, to take out of messages (identifiers such as
+    /// `access_key_id` or `username` stay: they help find the mistake).
     fn secrets(&self) -> Vec<String> {
+        const IDENTIFIERS: &[&str] = &["access_key_id", "account_name", "username", "client_id"];
         self.credentials
             .keys()
+            .filter(|name| !IDENTIFIERS.contains(&name.as_str()))
             .filter_map(|name| self.credential(name))
             .filter(|secret| secret.len() >= 4)
             .collect()
@@ -634,6 +678,15 @@ fn redact(message: &str, secrets: &[String]) -> String {
     })
 }
 
+/// What was written to a target.
+#[derive(Debug)]
+pub struct Written {
+    /// Its size.
+    pub size: u64,
+    /// Its SHA-256, in hex.
+    pub sha256: String,
+}
+
 /// What a probe of a target found.
 #[derive(Debug, serde::Serialize)]
 pub struct ProbeReport {
@@ -647,10 +700,10 @@ pub struct ProbeReport {
 
 impl Opened {
     fn failed(&self, doing: &str, path: &str, error: &opendal::Error) -> TargetError {
-        let code = match error.kind() {
-            opendal::ErrorKind::NotFound if doing == "read" => ErrorCode::RemoteFetchFailed,
-            _ if doing == "read" => ErrorCode::RemoteFetchFailed,
-            _ => ErrorCode::DestinationFailed,
+        let code = if doing == "read" {
+            ErrorCode::RemoteFetchFailed
+        } else {
+            ErrorCode::DestinationFailed
         };
         let message = format!(
             "{} {doing} of `{path}` failed ({}): {}",
@@ -705,9 +758,9 @@ impl Opened {
         }
     }
 
-    /// Writes the stream to `path`; returns the bytes written. A failed write leaves
-    /// nothing behind where the service allows aborting.
-    pub async fn write_stream<S>(&self, path: &str, body: S) -> Result<u64, TargetError>
+    /// Writes the stream to `path`; returns the size and SHA-256 of what was written. A
+    /// failed write leaves nothing behind where the service allows aborting.
+    pub async fn write_stream<S>(&self, path: &str, body: S) -> Result<Written, TargetError>
     where
         S: Stream<Item = std::io::Result<Bytes>>,
     {
@@ -716,14 +769,16 @@ impl Opened {
             .await
             .map_err(|error| self.failed("write", path, &error))?;
         let mut body = std::pin::pin!(body);
-        let mut written = 0u64;
+        let mut size = 0u64;
+        let mut hasher = Sha256::new();
         let result: Result<(), TargetError> = async {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|error| TargetError {
                     code: ErrorCode::Internal,
                     message: format!("cannot read the output: {error}"),
                 })?;
-                written += chunk.len() as u64;
+                size += chunk.len() as u64;
+                hasher.update(&chunk);
                 writer
                     .write(chunk)
                     .await
@@ -740,34 +795,22 @@ impl Opened {
             let _ = writer.abort().await;
             return Err(error);
         }
-        Ok(written)
+        Ok(Written {
+            size,
+            sha256: crate::files::ingest::hex(&hasher.finalize()),
+        })
     }
 
-    /// Writes the local file at `file` to `path`, in pieces; returns the bytes written.
-    pub async fn write_file(&self, path: &str, file: &Path) -> Result<u64, TargetError> {
+    /// Writes the local file at `file` to `path`, in pieces.
+    pub async fn write_file(&self, path: &str, file: &Path) -> Result<Written, TargetError> {
         let opened = tokio::fs::File::open(file)
             .await
             .map_err(|error| TargetError {
                 code: ErrorCode::Internal,
                 message: format!("cannot open the output: {error}"),
             })?;
-        let chunks = futures_util::stream::unfold(opened, |mut file| async move {
-            let mut buffer = vec![0; PART_SIZE];
-            let mut filled = 0;
-            while filled < buffer.len() {
-                match file.read(&mut buffer[filled..]).await {
-                    Ok(0) => break,
-                    Ok(read) => filled += read,
-                    Err(error) => return Some((Err(error), file)),
-                }
-            }
-            if filled == 0 {
-                return None;
-            }
-            buffer.truncate(filled);
-            Some((Ok(Bytes::from(buffer)), file))
-        });
-        self.write_stream(path, chunks).await
+        self.write_stream(path, super::file_chunks(opened, PART_SIZE))
+            .await
     }
 
     /// The object at `path`: its size, and its bytes as a stream.

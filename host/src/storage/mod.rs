@@ -79,6 +79,27 @@ impl ObjectWriter {
     }
 }
 
+/// The local file `file` as a stream of chunks of at most `chunk` bytes, read as they
+/// are taken.
+pub fn file_chunks(
+    file: tokio::fs::File,
+    chunk: usize,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
+    use tokio::io::AsyncReadExt;
+    futures_util::stream::unfold(Some(file), move |file| async move {
+        let mut file = file?;
+        let mut buffer = bytes::BytesMut::zeroed(chunk);
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(read) => {
+                buffer.truncate(read);
+                Some((Ok(buffer.freeze()), Some(file)))
+            }
+            Err(error) => Some((Err(error), None)),
+        }
+    })
+}
+
 /// Part size of multipart uploads to S3.
 const S3_PART_SIZE: usize = 8 * 1024 * 1024;
 
