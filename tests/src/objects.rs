@@ -1,12 +1,15 @@
 //! Independent clients for the object stores `cargo xtask test` starts besides S3:
-//! Azurite (Azure Blob), fake-gcs-server (Google Cloud Storage) and an FTP server
-//! (pyftpdlib). They read back what the service stored without OpenDAL: Azure with the
-//! official Python SDK of the tests' virtual environment (`METAMORPH_TEST_PYTHON`), GCS
-//! with `curl` on the JSON API, FTP with `curl`.
+//! Azurite (Azure Blob), fake-gcs-server (Google Cloud Storage), an FTP server (pyftpdlib)
+//! and an SFTP server (OpenSSH's `sshd`). They read back what the service stored without
+//! OpenDAL: Azure with the official Python SDK of the tests' virtual environment
+//! (`METAMORPH_TEST_PYTHON`), GCS with `curl` on the JSON API, FTP with `curl`, SFTP with
+//! OpenSSH's `sftp` command in batch mode.
 //!
-//! Paths are relative to the container, bucket or FTP home (`a/b.bin`, no leading `/`).
+//! Paths are relative to the container, bucket, FTP home or SFTP start folder (`a/b.bin`,
+//! no leading `/`).
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
@@ -363,12 +366,197 @@ impl FtpTarget {
     }
 }
 
+/// The SFTP server of the tests (OpenSSH's `sshd`, SFTP only), from
+/// `METAMORPH_TEST_SFTP_*`. Sessions start in its folder [`SftpTarget::root`], the root of
+/// the paths. Read and written with OpenSSH's `sftp` in batch mode, which checks the
+/// server's host key against the known-hosts file `cargo xtask test` wrote.
+#[derive(Clone, Debug)]
+pub struct SftpTarget {
+    /// `127.0.0.1`.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// The user to log in as.
+    pub user: String,
+    /// The client's private key file (OpenSSH format, no passphrase).
+    pub key: String,
+    /// A known-hosts file with the server's host key.
+    pub known_hosts: String,
+    /// The absolute path of the folder sessions start in, on the server.
+    pub root: String,
+}
+
+impl SftpTarget {
+    /// The server `cargo xtask test` started.
+    pub fn from_env() -> Result<Self> {
+        let server = "an SFTP server (OpenSSH's sshd)";
+        Ok(Self {
+            host: var("SFTP_HOST", server)?,
+            port: var("SFTP_PORT", server)?
+                .parse()
+                .context("METAMORPH_TEST_SFTP_PORT")?,
+            user: var("SFTP_USER", server)?,
+            key: var("SFTP_KEY", server)?,
+            known_hosts: var("SFTP_KNOWN_HOSTS", server)?,
+            root: var("SFTP_ROOT", server)?,
+        })
+    }
+
+    /// The text of the client's private key, as a destination's `private_key` takes it.
+    pub fn private_key(&self) -> Result<String> {
+        std::fs::read_to_string(&self.key).with_context(|| format!("cannot read {}", self.key))
+    }
+
+    /// Runs `sftp` with the batch `commands` (one a line; a `-` before one ignores its
+    /// failure); its standard output.
+    fn batch(&self, commands: &str) -> Result<Vec<u8>> {
+        output_of(
+            Command::new("sftp")
+                .args(["-q", "-b", "-", "-F", "/dev/null", "-i"])
+                .arg(&self.key)
+                .arg("-o")
+                .arg(format!("UserKnownHostsFile={}", self.known_hosts))
+                .args([
+                    "-o",
+                    "GlobalKnownHostsFile=/dev/null",
+                    "-o",
+                    "StrictHostKeyChecking=yes",
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    "IdentitiesOnly=yes",
+                    "-o",
+                    "ConnectTimeout=10",
+                    "-o",
+                    "LogLevel=ERROR",
+                    "-P",
+                ])
+                .arg(self.port.to_string())
+                .arg(format!("{}@{}", self.user, self.host)),
+            Some(commands.as_bytes()),
+        )
+    }
+
+    /// `path` as one word of an `sftp` command. Double quotes keep spaces; paths with
+    /// quotes, backslashes, glob characters or line breaks are refused (`sftp` would
+    /// unescape or expand them).
+    fn word(path: &str) -> Result<String> {
+        if path.contains(['"', '\\', '*', '?', '[', ']', '\n', '\r']) {
+            bail!("the sftp client of the tests does not take the path {path:?}");
+        }
+        Ok(format!("\"{path}\""))
+    }
+
+    /// The content of file `path`, downloaded with `sftp`.
+    pub fn get(&self, path: &str) -> Result<Vec<u8>> {
+        let local = tempfile::tempdir()?;
+        let file = local.path().join("got");
+        self.batch(&format!(
+            "get {} {}\n",
+            Self::word(path)?,
+            Self::word(&file.to_string_lossy())?
+        ))
+        .with_context(|| format!("SFTP get {path}"))?;
+        Ok(std::fs::read(&file)?)
+    }
+
+    /// Uploads `content` as file `path` with `sftp`, creating its folders.
+    pub fn put(&self, path: &str, content: &[u8]) -> Result<()> {
+        let local = tempfile::tempdir()?;
+        let file = local.path().join("put");
+        std::fs::write(&file, content)?;
+        let mut commands = String::new();
+        let mut folder = String::new();
+        for part in path
+            .split('/')
+            .rev()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
+            folder.push_str(part);
+            commands.push_str(&format!("-mkdir {}\n", Self::word(&folder)?));
+            folder.push('/');
+        }
+        commands.push_str(&format!(
+            "put {} {}\n",
+            Self::word(&file.to_string_lossy())?,
+            Self::word(path)?
+        ));
+        self.batch(&commands)
+            .with_context(|| format!("SFTP put {path}"))
+            .map(drop)
+    }
+
+    /// The paths of the files starting with `prefix` (its folder is walked recursively
+    /// with `ls -la`), sorted.
+    pub fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let prefix = prefix.trim_start_matches('/');
+        let top = prefix.rfind('/').map_or("", |slash| &prefix[..=slash]);
+        let mut found = Vec::new();
+        let mut folders = vec![top.to_owned()];
+        while let Some(folder) = folders.pop() {
+            // `-`: a missing folder lists nothing (a failed login still fails).
+            let listing = self
+                .batch(&format!(
+                    "-ls -la {}\n",
+                    Self::word(if folder.is_empty() { "." } else { &folder })?
+                ))
+                .with_context(|| format!("SFTP ls {folder}"))?;
+            for line in String::from_utf8(listing)?.lines() {
+                let Some((kind, name)) = Self::entry(line) else {
+                    continue;
+                };
+                // `sftp` shows the folder's path before each name.
+                let name = Path::new(name)
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if name.is_empty() || name == "." || name == ".." {
+                    continue;
+                }
+                let path = format!("{folder}{name}");
+                match kind {
+                    'd' => {
+                        let folder = format!("{path}/");
+                        if folder.starts_with(prefix) || prefix.starts_with(&folder) {
+                            folders.push(folder);
+                        }
+                    }
+                    '-' if path.starts_with(prefix) => found.push(path),
+                    _ => {}
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+
+    /// The type (`d`, `-`, `l`…) and name of a line of `ls -l`:
+    /// `-rw-r--r--  ? root  root  70000 Nov 23 15:34 folder/a b.bin` (nine columns, the
+    /// name last, with its spaces; the type is the first letter of the mode).
+    fn entry(line: &str) -> Option<(char, &str)> {
+        // Not the echoed commands (`sftp> ls -la a`).
+        if line.starts_with("sftp>") {
+            return None;
+        }
+        let kind = line.chars().next()?;
+        let mut rest = line;
+        for _ in 0..8 {
+            rest = rest.trim_start().split_once(' ')?.1;
+        }
+        // One space before the name, which may start with spaces itself.
+        Some((kind, rest))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Round trips through the servers `cargo xtask test` starts: each object is stored
     //! one independent way and read back with `get`. Skipped (with a note) without them.
 
-    use super::{AzblobTarget, FtpTarget, GcsTarget, percent_encode};
+    use super::{AzblobTarget, FtpTarget, GcsTarget, SftpTarget, percent_encode};
     use crate::S3Target;
     use anyhow::Result;
 
@@ -459,6 +647,44 @@ mod tests {
         assert!(target.list(&format!("{folder}nothing/"))?.is_empty());
         assert!(target.get(&format!("{path}.missing")).is_err());
         Ok(())
+    }
+
+    #[test]
+    fn sftp_round_trip() -> Result<()> {
+        if !available("SFTP_HOST") {
+            return Ok(());
+        }
+        let target = SftpTarget::from_env()?;
+        let (folder, path, content) = sample();
+        target.put(&path, &content)?;
+        target.put(&format!("{folder}top.txt"), b"top")?;
+        assert_eq!(target.get(&path)?, content);
+        assert_eq!(target.get(&format!("{folder}top.txt"))?, b"top");
+        assert_eq!(
+            target.list(&folder)?,
+            vec![path.clone(), format!("{folder}top.txt")]
+        );
+        assert_eq!(
+            target.list(&format!("{folder}t"))?,
+            vec![format!("{folder}top.txt")]
+        );
+        assert!(target.list(&format!("{folder}nothing/"))?.is_empty());
+        assert!(target.get(&format!("{path}.missing")).is_err());
+        assert!(target.private_key()?.contains("PRIVATE KEY"));
+        Ok(())
+    }
+
+    #[test]
+    fn sftp_listing_lines() {
+        assert_eq!(
+            SftpTarget::entry("-rwxr-xr-x    ? root     root            3 Nov 23 15:34 a/x  y.txt"),
+            Some(('-', "a/x  y.txt"))
+        );
+        assert_eq!(
+            SftpTarget::entry("drwxr-xr-x    ? root     root         4096 Nov 23  2024 a/."),
+            Some(('d', "a/."))
+        );
+        assert_eq!(SftpTarget::entry("sftp> ls -la a"), None);
     }
 
     #[test]

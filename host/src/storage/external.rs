@@ -631,7 +631,15 @@ impl Target {
                 set("endpoint", Some(format!("ssh://{host}:{port}")));
                 set("user", self.credential("username"));
                 set("known_hosts_strategy", Some("accept".into()));
-                let key = self.credential("private_key").unwrap_or_default();
+                // `ssh` refuses an OpenSSH-format key with CRLF line breaks or without its
+                // final line break ("error in libcrypto"), as keys pasted into JSON often are.
+                let mut key = self
+                    .credential("private_key")
+                    .unwrap_or_default()
+                    .replace("\r\n", "\n");
+                if !key.ends_with('\n') {
+                    key.push('\n');
+                }
                 let mut file = tempfile::NamedTempFile::new().map_err(|error| error.to_string())?;
                 std::io::Write::write_all(&mut file, key.as_bytes())
                     .map_err(|error| error.to_string())?;

@@ -1,10 +1,11 @@
 //! Destinations and cloud inputs against real servers started by `cargo xtask test`:
-//! SeaweedFS (S3), Azurite (Azure Blob), fake-gcs-server (GCS) and pyftpdlib (FTP). Each
-//! output is read back with an independent client (curl's SigV4, the Azure SDK for Python,
-//! the GCS JSON API, curl's FTP) and compared by SHA-256; credentials never show in a
-//! response or a log line.
+//! SeaweedFS (S3), Azurite (Azure Blob), fake-gcs-server (GCS), pyftpdlib (FTP) and
+//! OpenSSH's sshd (SFTP). Each output is read back with an independent client (curl's
+//! SigV4, the Azure SDK for Python, the GCS JSON API, curl's FTP, OpenSSH's `sftp`) and
+//! compared by SHA-256; credentials never show in a response or a log line.
 
 use anyhow::{Context, Result, ensure};
+use metamorph_tests::objects::SftpTarget;
 use metamorph_tests::{
     Auth, AzblobTarget, Backend, FtpTarget, GcsTarget, S3Target, Server, assert_problem, corpus,
     on_both_backends,
@@ -34,30 +35,60 @@ fn unique() -> String {
     )
 }
 
-/// The four test servers, and the secrets their destinations hold.
+/// The five test servers, and the secrets their destinations hold.
 struct Services {
     s3: S3Target,
     azblob: AzblobTarget,
     gcs: GcsTarget,
     ftp: FtpTarget,
+    sftp: SftpTarget,
+    /// The SFTP client's private key (the text a destination holds).
+    sftp_key: String,
+}
+
+/// The pieces of a private key to look for: the whole text, and each line of its body
+/// (JSON shows the text with its line breaks escaped, so it never shows whole).
+fn key_secrets(key: &str) -> Vec<String> {
+    let mut secrets = vec![key.to_owned()];
+    secrets.extend(
+        key.lines()
+            .map(str::trim)
+            .filter(|line| line.len() >= 16 && !line.starts_with("-----"))
+            .map(str::to_owned),
+    );
+    secrets
 }
 
 impl Services {
     fn from_env() -> Result<Self> {
+        let sftp = SftpTarget::from_env()?;
         Ok(Self {
             s3: S3Target::from_env()?,
             azblob: AzblobTarget::from_env()?,
             gcs: GcsTarget::from_env()?,
             ftp: FtpTarget::from_env()?,
+            sftp_key: sftp.private_key()?,
+            sftp,
         })
     }
 
     fn secrets(&self) -> Vec<String> {
-        vec![
+        let mut secrets = vec![
             self.s3.secret_access_key.clone(),
             self.azblob.account_key.clone(),
             self.ftp.password.clone(),
-        ]
+        ];
+        secrets.extend(key_secrets(&self.sftp_key));
+        secrets
+    }
+
+    /// A body creating an SFTP destination under `root` (a folder of the server's start
+    /// folder: opendal takes an SFTP root as an absolute path) with `private_key`.
+    fn sftp_destination(&self, root: &str, private_key: &str) -> Value {
+        json!({"name": "sftp", "type": "sftp",
+               "parameters": {"host": self.sftp.host, "port": self.sftp.port,
+                              "root": format!("{}/{root}", self.sftp.root)},
+               "credentials": {"username": self.sftp.user, "private_key": private_key}})
     }
 
     fn ftp_host_port(&self) -> Result<(String, u16)> {
@@ -81,6 +112,7 @@ impl Services {
             json!({"name": "gcs", "type": "gcs", "parameters": {"bucket": self.gcs.bucket, "endpoint": self.gcs.endpoint, "root": root}}),
             json!({"name": "ftp", "type": "ftp", "parameters": {"host": host, "port": port, "root": format!("/{root}")},
                    "credentials": {"username": self.ftp.user, "password": self.ftp.password}}),
+            self.sftp_destination(root, &self.sftp_key),
         ])
     }
 
@@ -91,24 +123,31 @@ impl Services {
             "azblob" => self.azblob.get(path),
             "gcs" => self.gcs.get(path),
             "ftp" => self.ftp.get(path),
+            "sftp" => self.sftp.get(path),
             other => anyhow::bail!("no client for {other}"),
         }
     }
 }
 
-/// A server with the image plugin (loopback addresses allowed when `allow_private`), and
-/// an anonymous session on it.
-fn start(backend: Backend, allow_private: bool) -> Result<(Server, Auth)> {
+/// A server with the image plugin (loopback addresses allowed when `allow_private`) and an
+/// anonymous session on it, after the server's `HOME`: a folder of its own, to keep (bind
+/// it first, so that it goes last) while the server runs. SFTP goes through `ssh` sessions
+/// whose control sockets opendal's `openssh` keeps under `$HOME/.local/state`. (`ssh`
+/// itself records the host keys it accepts in the `~/.ssh/known_hosts` of the user's
+/// password-database home, which `HOME` does not change.)
+fn start(backend: Backend, allow_private: bool) -> Result<(tempfile::TempDir, Server, Auth)> {
+    let home = tempfile::tempdir()?;
     let server = Server::builder(backend)
         .plugins(&["metamorph_plugin_image.wasm"])
         .env(
             "METAMORPH_ALLOW_PRIVATE_NETWORKS",
             if allow_private { "true" } else { "false" },
         )
+        .env("HOME", &home.path().to_string_lossy())
         .start()?;
     let session = server.expect("POST", "/api/anon/session", &Auth::None, None, 201)?;
     let auth = Auth::Bearer(session["token"].as_str().context("token")?.to_owned());
-    Ok((server, auth))
+    Ok((home, server, auth))
 }
 
 fn ensure_secret_free(what: &str, text: &str, secrets: &[String]) -> Result<()> {
@@ -123,7 +162,7 @@ fn ensure_secret_free(what: &str, text: &str, secrets: &[String]) -> Result<()> 
 
 fn outputs_reach_every_service_and_read_back_the_same(backend: Backend) -> Result<()> {
     let services = Services::from_env()?;
-    let (server, auth) = start(backend, true)?;
+    let (_home, server, auth) = start(backend, true)?;
     let root = unique();
 
     // One destination per service; each passes its test (write, read back, delete).
@@ -155,6 +194,7 @@ fn outputs_reach_every_service_and_read_back_the_same(backend: Backend) -> Resul
     ensure!(ids[0].0 == "s3", "the alias `aws` is stored as s3: {ids:?}");
     // The probe objects are gone.
     ensure!(services.s3.list(&format!("{root}/"))?.is_empty());
+    ensure!(services.sftp.list(&format!("{root}/"))?.is_empty());
 
     // One job writes its output to each; Azure's without keeping a copy.
     let bytes = std::fs::read(corpus("image/png-exif.png"))?;
@@ -176,7 +216,7 @@ fn outputs_reach_every_service_and_read_back_the_same(backend: Backend) -> Resul
     let done = wait_done(&server, &auth, &job)?;
     ensure!(done["status"]["code"] == "completed", "{done}");
     let outputs = done["outputs"].as_array().context("outputs")?;
-    ensure!(outputs.len() == 4, "{done}");
+    ensure!(outputs.len() == 5, "{done}");
     let job_id = job["id"].as_str().unwrap_or_default();
     for output in outputs {
         let destination = &output["destination"];
@@ -207,7 +247,7 @@ fn outputs_reach_every_service_and_read_back_the_same(backend: Backend) -> Resul
             );
         }
     }
-    // Only the three kept copies count.
+    // Only the four kept copies count.
     let usage = server.expect("GET", "/api/usage", &auth, None, 200)?;
     let kept: u64 = outputs
         .iter()
@@ -239,7 +279,7 @@ fn outputs_reach_every_service_and_read_back_the_same(backend: Backend) -> Resul
 #[test]
 fn inline_targets_cloud_inputs_and_the_form_use_the_same_services() -> Result<()> {
     let services = Services::from_env()?;
-    let (server, auth) = start(Backend::Sqlite, true)?;
+    let (_home, server, auth) = start(Backend::Sqlite, true)?;
     let root = unique();
     let bytes = std::fs::read(corpus("image/png-exif.png"))?;
     services.s3.put(&format!("{root}/in/photo.png"), &bytes)?;
@@ -347,7 +387,7 @@ fn inline_targets_cloud_inputs_and_the_form_use_the_same_services() -> Result<()
 fn bad_destinations_are_refused_with_what_to_fix() -> Result<()> {
     let services = Services::from_env()?;
     // Private networks are not allowed here: the test servers are on loopback.
-    let (server, auth) = start(Backend::Sqlite, false)?;
+    let (_home, server, auth) = start(Backend::Sqlite, false)?;
     let create = |body: Value| server.call("POST", "/api/destinations", &auth, Some(body));
 
     let refused = create(json!({"name": "b", "type": "box", "parameters": {}}))?;
@@ -497,7 +537,7 @@ fn bad_destinations_are_refused_with_what_to_fix() -> Result<()> {
 #[test]
 fn a_wrong_secret_fails_the_test_and_the_output_without_showing_it() -> Result<()> {
     let services = Services::from_env()?;
-    let (server, auth) = start(Backend::Sqlite, true)?;
+    let (_home, server, auth) = start(Backend::Sqlite, true)?;
     let wrong = "wrong-secret-value-0123456789";
     let created = server.expect(
         "POST",
@@ -563,5 +603,85 @@ fn a_wrong_secret_fails_the_test_and_the_output_without_showing_it() -> Result<(
         !logs.contains(wrong) && !done.to_string().contains(wrong),
         "{logs}"
     );
+    Ok(())
+}
+
+#[test]
+fn an_sftp_key_that_is_not_authorised_fails_the_test_without_showing_it() -> Result<()> {
+    let services = Services::from_env()?;
+    let (_home, server, auth) = start(Backend::Sqlite, true)?;
+    // A well-formed key the server does not know.
+    let folder = tempfile::tempdir()?;
+    let file = folder.path().join("stranger");
+    let made = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "stranger", "-f"])
+        .arg(&file)
+        .output()?;
+    ensure!(made.status.success(), "ssh-keygen: {made:?}");
+    let wrong = std::fs::read_to_string(&file)?;
+    let mut secrets = key_secrets(&wrong);
+    secrets.extend(services.secrets());
+
+    let root = unique();
+    let created = server.expect(
+        "POST",
+        "/api/destinations",
+        &auth,
+        Some(services.sftp_destination(&root, &wrong)),
+        201,
+    )?;
+    ensure!(created["has_credentials"] == true, "{created}");
+    ensure_secret_free("the created destination", &created.to_string(), &secrets)?;
+    let path = format!(
+        "/api/destinations/{}/{}",
+        created["org_id"].as_str().unwrap_or_default(),
+        created["id"].as_str().unwrap_or_default()
+    );
+    let refused = server.call("POST", &format!("{path}/test"), &auth, Some(json!({})))?;
+    let problem = assert_problem(refused, 502, "destination_failed")?;
+    ensure_secret_free("the problem", &problem.to_string(), &secrets)?;
+
+    // With the authorised key it passes, and writes under its root; the key as pasted
+    // from elsewhere, with CRLF line breaks and without the final one (which `ssh` needs).
+    let pasted = services.sftp_key.trim_end().replace('\n', "\r\n");
+    server.expect(
+        "PATCH",
+        &path,
+        &auth,
+        Some(json!({"credentials": {"username": services.sftp.user, "private_key": pasted}})),
+        200,
+    )?;
+    let tested = server.expect("POST", &format!("{path}/test"), &auth, Some(json!({})), 200)?;
+    ensure!(tested["ok"] == true, "{tested}");
+    ensure_secret_free("the test report", &tested.to_string(), &secrets)?;
+    let bytes = std::fs::read(corpus("image/png-exif.png"))?;
+    let stored = upload(&server, &auth, "photo.png", &bytes)?;
+    let job = server.expect(
+        "POST",
+        "/api/conversion-jobs",
+        &auth,
+        Some(json!({"inputs": [{"type": "file", "file_id": stored["id"]}],
+                    "conversions": [{"target": "webp", "destination": created["id"], "keep_copy": false,
+                                     "key_template": "exports/{job_id}/{input_name}.{ext}"}]})),
+        201,
+    )?;
+    let done = wait_done(&server, &auth, &job)?;
+    ensure!(done["status"]["code"] == "completed", "{done}");
+    let output = &done["outputs"][0];
+    let key = format!(
+        "exports/{}/photo.webp",
+        job["id"].as_str().unwrap_or_default()
+    );
+    ensure!(output["destination"]["path"] == key.as_str(), "{output}");
+    let written = services.sftp.get(&format!("{root}/{key}"))?;
+    ensure!(&written[8..12] == b"WEBP", "not WebP");
+    ensure!(output["sha256"] == sha256(&written), "{output}");
+    ensure!(
+        services.sftp.list(&format!("{root}/"))? == [format!("{root}/{key}")],
+        "only the output is left"
+    );
+    ensure_secret_free("the job", &done.to_string(), &secrets)?;
+    let logs: String = server.logs().iter().map(Value::to_string).collect();
+    ensure_secret_free("the log", &logs, &secrets)?;
     Ok(())
 }
