@@ -217,6 +217,89 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Where a test server keeps stored files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// A folder: `<data_dir>/storage`, or `METAMORPH_STORAGE_ROOT` when the test sets it.
+    Fs,
+    /// The tests' S3-compatible server ([`S3Target`]), under a prefix of the server's own.
+    S3,
+}
+
+/// The database and the storage a test server runs on. A [`Backend`] alone converts into
+/// one on [`Storage::Fs`], so [`Server::start`] and [`Server::builder`] take either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Setup {
+    /// The database.
+    pub database: Backend,
+    /// The storage of files.
+    pub storage: Storage,
+}
+
+impl From<Backend> for Setup {
+    fn from(database: Backend) -> Self {
+        Self {
+            database,
+            storage: Storage::Fs,
+        }
+    }
+}
+
+/// Generates, from functions `fn name(setup: Setup) -> Result<()>`, one test per database
+/// on fs storage (`sqlite::name`, `postgres::name`) and one on the S3-compatible server's
+/// storage, with SQLite (`s3::name`). Functions listed after `; fs_only:` (tests that never
+/// reach the storage) get the two fs tests only:
+///
+/// ```ignore
+/// on_every_backend!(stores_things, converts_things; fs_only: validates_things);
+/// ```
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),+ $(,)? $(; fs_only: $($fs_name:ident),+ $(,)?)?) => {
+        mod sqlite {
+            $(#[test]
+            fn $name() -> anyhow::Result<()> {
+                super::$name($crate::Setup {
+                    database: $crate::Backend::Sqlite,
+                    storage: $crate::Storage::Fs,
+                })
+            })+
+            $($(#[test]
+            fn $fs_name() -> anyhow::Result<()> {
+                super::$fs_name($crate::Setup {
+                    database: $crate::Backend::Sqlite,
+                    storage: $crate::Storage::Fs,
+                })
+            })+)?
+        }
+        mod postgres {
+            $(#[test]
+            fn $name() -> anyhow::Result<()> {
+                super::$name($crate::Setup {
+                    database: $crate::Backend::Postgres,
+                    storage: $crate::Storage::Fs,
+                })
+            })+
+            $($(#[test]
+            fn $fs_name() -> anyhow::Result<()> {
+                super::$fs_name($crate::Setup {
+                    database: $crate::Backend::Postgres,
+                    storage: $crate::Storage::Fs,
+                })
+            })+)?
+        }
+        mod s3 {
+            $(#[test]
+            fn $name() -> anyhow::Result<()> {
+                super::$name($crate::Setup {
+                    database: $crate::Backend::Sqlite,
+                    storage: $crate::Storage::S3,
+                })
+            })+
+        }
+    };
+}
+
 /// The `metamorph` binary under test: `METAMORPH_BIN`, or the one in the target folder
 /// this test was built into.
 pub fn binary() -> Result<PathBuf> {
@@ -430,6 +513,9 @@ impl S3Target {
 /// How to start a server; see [`Server::start`] for the common case.
 pub struct ServerBuilder {
     backend: Backend,
+    storage: Storage,
+    /// On S3: the server and this server's prefix (with its trailing `/`).
+    s3: Option<(S3Target, String)>,
     env: Vec<(String, String)>,
     args: Vec<String>,
     database_url: Option<String>,
@@ -460,11 +546,38 @@ impl ServerBuilder {
     }
 
     /// Keeps files on the tests' S3-compatible server, under a prefix of this server's own
-    /// (returned, with the target).
+    /// (returned, with the target). On a builder already on S3, the same prefix.
     pub fn s3_storage(self) -> Result<(Self, S3Target, String)> {
-        let target = S3Target::from_env()?;
-        let prefix = format!("t{}", uuid_like());
-        let builder = self
+        let builder = match self.s3 {
+            Some(_) => self,
+            None => {
+                let target = S3Target::from_env()?;
+                let prefix = format!("t{}/", uuid_like());
+                self.with_s3(target, prefix)
+            }
+        };
+        let (target, prefix) = builder.s3.clone().context("S3 storage")?;
+        Ok((builder, target, prefix))
+    }
+
+    /// Keeps files where `server` keeps its own: the same folder, or the same prefix of the
+    /// S3-compatible server (for a server that takes over from another).
+    #[must_use]
+    pub fn share_storage(self, server: &Server) -> Self {
+        match &server.storage {
+            StorageLocation::Fs(root) => {
+                let root = root.display().to_string();
+                let mut builder = self.env("METAMORPH_STORAGE_ROOT", &root);
+                builder.storage = Storage::Fs;
+                builder
+            }
+            StorageLocation::S3 { target, prefix } => self.with_s3(target.clone(), prefix.clone()),
+        }
+    }
+
+    /// Points the server at `target`, under `prefix` (ending in `/`).
+    fn with_s3(self, target: S3Target, prefix: String) -> Self {
+        let mut builder = self
             .env("METAMORPH_STORAGE_BACKEND", "s3")
             .env("METAMORPH_STORAGE__BUCKET", &target.bucket)
             .env("METAMORPH_STORAGE__ENDPOINT", &target.endpoint)
@@ -473,8 +586,10 @@ impl ServerBuilder {
                 "METAMORPH_STORAGE__SECRET_ACCESS_KEY",
                 &target.secret_access_key,
             )
-            .env("METAMORPH_STORAGE__PREFIX", &prefix);
-        Ok((builder, target, format!("{prefix}/")))
+            .env("METAMORPH_STORAGE__PREFIX", prefix.trim_end_matches('/'));
+        builder.storage = Storage::S3;
+        builder.s3 = Some((target, prefix));
+        builder
     }
 
     /// Uses this database URL instead of a fresh database of the backend.
@@ -486,7 +601,31 @@ impl ServerBuilder {
 
     /// Starts the server and waits until it listens.
     pub fn start(self) -> Result<Server> {
+        let builder = match (self.storage, &self.s3) {
+            (Storage::S3, None) => self.s3_storage()?.0,
+            _ => self,
+        };
+        builder.start_configured()
+    }
+
+    fn start_configured(self) -> Result<Server> {
         let dir = tempfile::tempdir()?;
+        let storage = match &self.s3 {
+            Some((target, prefix)) => StorageLocation::S3 {
+                target: target.clone(),
+                prefix: prefix.clone(),
+            },
+            None => StorageLocation::Fs(
+                self.env
+                    .iter()
+                    .rev()
+                    .find(|(name, _)| name == "METAMORPH_STORAGE_ROOT")
+                    .map_or_else(
+                        || dir.path().join("data/storage"),
+                        |(_, root)| PathBuf::from(root),
+                    ),
+            ),
+        };
         let (database_url, pg) = match (self.database_url, self.backend) {
             (Some(url), _) => (url, None),
             (None, Backend::Sqlite) => (
@@ -559,6 +698,7 @@ impl ServerBuilder {
             dir,
             database_url,
             _pg: pg,
+            storage,
             client: http_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(30))
@@ -599,19 +739,33 @@ pub struct Server {
     dir: tempfile::TempDir,
     database_url: String,
     _pg: Option<PgDatabase>,
+    storage: StorageLocation,
     client: reqwest::blocking::Client,
 }
 
+/// Where a [`Server`] keeps stored files.
+enum StorageLocation {
+    /// The fs backend's folder.
+    Fs(PathBuf),
+    /// The S3-compatible server, under `prefix` (ending in `/`).
+    S3 { target: S3Target, prefix: String },
+}
+
 impl Server {
-    /// Starts a server with default settings on `backend`.
-    pub fn start(backend: Backend) -> Result<Self> {
-        Self::builder(backend).start()
+    /// Starts a server with default settings on `setup` (a [`Setup`], or a [`Backend`]
+    /// with fs storage).
+    pub fn start(setup: impl Into<Setup>) -> Result<Self> {
+        Self::builder(setup).start()
     }
 
-    /// Configures a server before starting it.
-    pub fn builder(backend: Backend) -> ServerBuilder {
+    /// Configures a server before starting it; on [`Storage::S3`], it keeps files under a
+    /// prefix of its own on the tests' S3-compatible server.
+    pub fn builder(setup: impl Into<Setup>) -> ServerBuilder {
+        let Setup { database, storage } = setup.into();
         ServerBuilder {
-            backend,
+            backend: database,
+            storage,
+            s3: None,
             env: Vec::new(),
             args: Vec::new(),
             database_url: None,
@@ -647,6 +801,61 @@ impl Server {
     /// The server's plugins folder.
     pub fn plugins_dir(&self) -> PathBuf {
         self.dir.path().join("plugins")
+    }
+
+    /// Where it keeps stored files.
+    pub fn storage(&self) -> Storage {
+        match self.storage {
+            StorageLocation::Fs(_) => Storage::Fs,
+            StorageLocation::S3 { .. } => Storage::S3,
+        }
+    }
+
+    /// On S3: the server and the prefix (ending in `/`) its objects are kept under.
+    pub fn s3(&self) -> Option<(&S3Target, &str)> {
+        match &self.storage {
+            StorageLocation::Fs(_) => None,
+            StorageLocation::S3 { target, prefix } => Some((target, prefix)),
+        }
+    }
+
+    /// The objects the storage holds for organisation `org_id`, as the storage itself shows
+    /// them (the folder, or the bucket listed by an independent client): each one's name
+    /// under the organisation's `files/` (a file id) and size, sorted by name.
+    pub fn stored_objects(&self, org_id: &str) -> Result<Vec<(String, u64)>> {
+        let mut objects = match &self.storage {
+            StorageLocation::Fs(root) => {
+                let folder = root.join("orgs").join(org_id).join("files");
+                if !folder.exists() {
+                    return Ok(Vec::new());
+                }
+                std::fs::read_dir(&folder)?
+                    .map(|entry| {
+                        let entry = entry?;
+                        Ok((
+                            entry.file_name().to_string_lossy().into_owned(),
+                            entry.metadata()?.len(),
+                        ))
+                    })
+                    .collect::<Result<Vec<_>>>()
+                    .with_context(|| format!("listing {}", folder.display()))?
+            }
+            StorageLocation::S3 { target, prefix } => {
+                let files = format!("{prefix}orgs/{org_id}/files/");
+                target
+                    .list(&files)?
+                    .into_iter()
+                    .map(|(key, size)| {
+                        let name = key
+                            .strip_prefix(&files)
+                            .with_context(|| format!("{key} is not under {files}"))?;
+                        Ok((name.to_owned(), size))
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
+        };
+        objects.sort();
+        Ok(objects)
     }
 
     /// Creates a user with the real `metamorph admin create-user` (password

@@ -1,4 +1,5 @@
-//! Conversion jobs through the running service, on both backends: one-shot and step by
+//! Conversion jobs through the running service, on both databases and on fs and S3
+//! storage: one-shot and step by
 //! step, polled and waited for, retried and canceled, idempotent, cached, refused when the
 //! queue is full, with remote inputs behind the address guard and signed callbacks to a
 //! receiver on loopback. On PostgreSQL, two servers share one queue and one of them is
@@ -13,25 +14,28 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use base64::Engine;
 use hmac::{Hmac, KeyInit, Mac};
-use metamorph_tests::{Auth, Backend, Server, assert_problem, corpus, header, on_both_backends};
+use metamorph_tests::{
+    Auth, Backend, Server, Setup, assert_problem, corpus, header, on_every_backend,
+};
 use serde_json::{Value, json};
 
 use super::transfers::upload;
 
-on_both_backends!(
+on_every_backend!(
     a_one_shot_conversion_makes_every_target,
     a_job_built_in_steps_converts_every_input_to_every_target,
     failures_fail_fast_or_leave_the_rest_done,
     a_remote_input_is_fetched_and_a_failed_job_retried,
-    a_remote_input_that_never_arrives_times_out,
     jobs_are_canceled_and_then_deleted,
     an_idempotency_key_makes_creation_safe_to_repeat,
     callbacks_are_signed_retried_stopped_by_410_and_replayed,
     the_same_conversion_runs_once_and_a_full_queue_answers_429,
-    private_addresses_are_refused,
     a_job_survives_a_killed_server,
     limits_bound_time_inputs_and_downloads,
     usage_counts_what_storage_holds,
+    a_job_whose_outputs_cannot_fit_is_refused_before_it_is_queued;
+    // Refused before any byte is fetched: nothing reaches the storage.
+    fs_only: a_remote_input_that_never_arrives_times_out, private_addresses_are_refused,
 );
 
 mod postgres_only {
@@ -133,8 +137,8 @@ fn magick_name(target: &str) -> &str {
     }
 }
 
-fn a_one_shot_conversion_makes_every_target(backend: Backend) -> Result<()> {
-    let server = Server::builder(backend).plugins(IMAGE_PLUGINS).start()?;
+fn a_one_shot_conversion_makes_every_target(setup: Setup) -> Result<()> {
+    let server = Server::builder(setup).plugins(IMAGE_PLUGINS).start()?;
     let auth = anonymous(&server)?;
     let input = corpus("image/png-exif.png");
     let (_, width, height) = super::plugins::identify(&input)?;
@@ -231,8 +235,8 @@ fn a_one_shot_conversion_makes_every_target(backend: Backend) -> Result<()> {
     Ok(())
 }
 
-fn a_job_built_in_steps_converts_every_input_to_every_target(backend: Backend) -> Result<()> {
-    let server = Server::builder(backend).plugins(IMAGE_PLUGINS).start()?;
+fn a_job_built_in_steps_converts_every_input_to_every_target(setup: Setup) -> Result<()> {
+    let server = Server::builder(setup).plugins(IMAGE_PLUGINS).start()?;
     let auth = anonymous(&server)?;
     let stored = upload(
         &server,
@@ -342,8 +346,8 @@ fn a_job_built_in_steps_converts_every_input_to_every_target(backend: Backend) -
     Ok(())
 }
 
-fn failures_fail_fast_or_leave_the_rest_done(backend: Backend) -> Result<()> {
-    let server = Server::builder(backend).plugins(IMAGE_PLUGINS).start()?;
+fn failures_fail_fast_or_leave_the_rest_done(setup: Setup) -> Result<()> {
+    let server = Server::builder(setup).plugins(IMAGE_PLUGINS).start()?;
     let auth = anonymous(&server)?;
     let good = upload(
         &server,
@@ -560,8 +564,8 @@ fn read_request(stream: &mut std::net::TcpStream) -> Result<Request> {
     })
 }
 
-fn a_remote_input_is_fetched_and_a_failed_job_retried(backend: Backend) -> Result<()> {
-    let server = Server::builder(backend)
+fn a_remote_input_is_fetched_and_a_failed_job_retried(setup: Setup) -> Result<()> {
+    let server = Server::builder(setup)
         .plugins(IMAGE_PLUGINS)
         .env("METAMORPH_ALLOW_PRIVATE_NETWORKS", "true")
         .start()?;
@@ -656,8 +660,8 @@ fn a_remote_input_is_fetched_and_a_failed_job_retried(backend: Backend) -> Resul
     Ok(())
 }
 
-fn a_remote_input_that_never_arrives_times_out(backend: Backend) -> Result<()> {
-    let server = Server::builder(backend)
+fn a_remote_input_that_never_arrives_times_out(setup: Setup) -> Result<()> {
+    let server = Server::builder(setup)
         .plugins(IMAGE_PLUGINS)
         .env("METAMORPH_ALLOW_PRIVATE_NETWORKS", "true")
         .env("METAMORPH_JOBS__REMOTE_TIMEOUT", "1s")
@@ -698,8 +702,8 @@ fn is_running(job: &Value) -> bool {
         .contains(&job["status"]["code"].as_str().unwrap_or_default())
 }
 
-fn jobs_are_canceled_and_then_deleted(backend: Backend) -> Result<()> {
-    let server = Server::builder(backend).plugins(IMAGE_PLUGINS).start()?;
+fn jobs_are_canceled_and_then_deleted(setup: Setup) -> Result<()> {
+    let server = Server::builder(setup).plugins(IMAGE_PLUGINS).start()?;
     let auth = anonymous(&server)?;
     // Waiting for an upload that never comes: queued until canceled.
     let job = create_job(
@@ -733,8 +737,8 @@ fn jobs_are_canceled_and_then_deleted(backend: Backend) -> Result<()> {
     Ok(())
 }
 
-fn an_idempotency_key_makes_creation_safe_to_repeat(backend: Backend) -> Result<()> {
-    let server = Server::builder(backend).plugins(IMAGE_PLUGINS).start()?;
+fn an_idempotency_key_makes_creation_safe_to_repeat(setup: Setup) -> Result<()> {
+    let server = Server::builder(setup).plugins(IMAGE_PLUGINS).start()?;
     let auth = anonymous(&server)?;
     let Auth::Bearer(token) = &auth else {
         bail!("no token")
@@ -822,8 +826,8 @@ fn verify_signature(request: &Request, secrets: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn callbacks_are_signed_retried_stopped_by_410_and_replayed(backend: Backend) -> Result<()> {
-    let server = Server::builder(backend)
+fn callbacks_are_signed_retried_stopped_by_410_and_replayed(setup: Setup) -> Result<()> {
+    let server = Server::builder(setup)
         .plugins(IMAGE_PLUGINS)
         .env("METAMORPH_ALLOW_PRIVATE_NETWORKS", "true")
         .env("METAMORPH_JOBS__CALLBACK_RETRY_BASE", "100ms")
@@ -970,8 +974,8 @@ fn metric(server: &Server, name: &str, labels: &str) -> Result<f64> {
         .sum())
 }
 
-fn the_same_conversion_runs_once_and_a_full_queue_answers_429(backend: Backend) -> Result<()> {
-    let server = Server::builder(backend).plugins(IMAGE_PLUGINS).start()?;
+fn the_same_conversion_runs_once_and_a_full_queue_answers_429(setup: Setup) -> Result<()> {
+    let server = Server::builder(setup).plugins(IMAGE_PLUGINS).start()?;
     let auth = anonymous(&server)?;
     let bytes = std::fs::read(corpus("image/png-exif.png"))?;
     let mut shas = Vec::new();
@@ -1018,7 +1022,7 @@ fn the_same_conversion_runs_once_and_a_full_queue_answers_429(backend: Backend) 
     );
 
     // A server with no workers and room for two: the third job is refused.
-    let idle = Server::builder(backend)
+    let idle = Server::builder(setup)
         .plugins(IMAGE_PLUGINS)
         .env("METAMORPH_WORKERS", "0")
         .env("METAMORPH_JOBS__MAX_QUEUED_PER_PAIR", "2")
@@ -1066,8 +1070,8 @@ fn the_same_conversion_runs_once_and_a_full_queue_answers_429(backend: Backend) 
     Ok(())
 }
 
-fn private_addresses_are_refused(backend: Backend) -> Result<()> {
-    let server = Server::builder(backend).plugins(IMAGE_PLUGINS).start()?;
+fn private_addresses_are_refused(setup: Setup) -> Result<()> {
+    let server = Server::builder(setup).plugins(IMAGE_PLUGINS).start()?;
     let auth = anonymous(&server)?;
     let origin = Loopback::start(vec![], (200, std::fs::read(corpus("image/png-exif.png"))?))?;
     for source in [
@@ -1131,9 +1135,9 @@ fn shared(
         .env("METAMORPH_JOBS__POLL_INTERVAL", "100ms")
 }
 
-fn a_job_survives_a_killed_server(backend: Backend) -> Result<()> {
+fn a_job_survives_a_killed_server(setup: Setup) -> Result<()> {
     let shared_dir = tempfile::tempdir()?;
-    let first = shared(Server::builder(backend), shared_dir.path()).start()?;
+    let first = shared(Server::builder(setup), shared_dir.path()).start()?;
     let auth = anonymous(&first)?;
     let stored = upload(&first, &auth, "note.txt", b"hello, slowly\n")?;
     let job = create_job(
@@ -1149,8 +1153,9 @@ fn a_job_survives_a_killed_server(backend: Backend) -> Result<()> {
     }
     first.signal("KILL")?;
     let database = first.database_url().to_owned();
-    let second = shared(Server::builder(backend), shared_dir.path())
+    let second = shared(Server::builder(setup), shared_dir.path())
         .database_url(&database)
+        .share_storage(&first)
         .start()?;
     let done = wait_done(&second, &auth, &job)?;
     ensure!(done["status"]["code"] == "completed", "{done}");
@@ -1164,9 +1169,9 @@ fn a_job_survives_a_killed_server(backend: Backend) -> Result<()> {
     Ok(())
 }
 
-fn limits_bound_time_inputs_and_downloads(backend: Backend) -> Result<()> {
+fn limits_bound_time_inputs_and_downloads(setup: Setup) -> Result<()> {
     let shared_dir = tempfile::tempdir()?;
-    let server = shared(Server::builder(backend), shared_dir.path()).start()?;
+    let server = shared(Server::builder(setup), shared_dir.path()).start()?;
     let auth = anonymous(&server)?;
     let stored = upload(&server, &auth, "note.txt", b"hello\n")?;
     let input = json!({"type": "file", "file_id": stored["id"]});
@@ -1226,8 +1231,8 @@ fn limits_bound_time_inputs_and_downloads(backend: Backend) -> Result<()> {
     Ok(())
 }
 
-fn usage_counts_what_storage_holds(backend: Backend) -> Result<()> {
-    let server = Server::builder(backend).plugins(IMAGE_PLUGINS).start()?;
+fn usage_counts_what_storage_holds(setup: Setup) -> Result<()> {
+    let server = Server::builder(setup).plugins(IMAGE_PLUGINS).start()?;
     let auth = anonymous(&server)?;
     let empty = server.expect("GET", "/api/usage", &auth, None, 200)?;
     ensure!(
@@ -1266,11 +1271,8 @@ fn usage_counts_what_storage_holds(backend: Backend) -> Result<()> {
 
     let usage = server.expect("GET", "/api/usage", &auth, None, 200)?;
     let org_id = photo["org_id"].as_str().context("org_id")?;
-    let objects = super::transfers::stored_objects(&server, org_id)?;
-    let on_disk: u64 = objects
-        .iter()
-        .map(|path| std::fs::metadata(path).map(|meta| meta.len()))
-        .sum::<std::io::Result<u64>>()?;
+    let objects = server.stored_objects(org_id)?;
+    let on_disk: u64 = objects.iter().map(|(_, size)| size).sum();
     ensure!(
         usage["file_count"] == 3 && objects.len() == 3,
         "{usage} {objects:?}"
@@ -1383,13 +1385,12 @@ fn two_servers_share_one_queue(backend: Backend) -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn a_job_whose_outputs_cannot_fit_is_refused_before_it_is_queued() -> Result<()> {
+fn a_job_whose_outputs_cannot_fit_is_refused_before_it_is_queued(setup: Setup) -> Result<()> {
     let bytes = std::fs::read(corpus("image/png-exif.png"))?;
     let size = bytes.len() as u64;
     // Room for the input and one output of its size, not two.
     let quota = size * 5 / 2;
-    let server = Server::builder(Backend::Sqlite)
+    let server = Server::builder(setup)
         .plugins(&["metamorph_plugin_image.wasm"])
         .env("METAMORPH_ANONYMOUS_QUOTA", &quota.to_string())
         .start()?;

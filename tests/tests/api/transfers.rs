@@ -1,19 +1,18 @@
-//! Uploads and downloads through the running service, on both backends: bytes stream in
-//! and out intact, formats are sniffed from the bytes, ranges and conditional requests
+//! Uploads and downloads through the running service, on both databases and on fs and S3
+//! storage: bytes stream in and out intact, formats are sniffed from the bytes, ranges and conditional requests
 //! are honoured, links are signed and expire, limits and quotas refuse what does not fit
 //! and leave nothing behind.
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, ensure};
 use metamorph_tests::{
-    Auth, Backend, Server, USER_PASSWORD, assert_problem, corpus, header, on_both_backends,
+    Auth, Server, Setup, USER_PASSWORD, assert_problem, corpus, header, on_every_backend,
 };
 use serde_json::{Value, json};
 
-on_both_backends!(
+on_every_backend!(
     an_upload_streams_in_and_comes_out_whole_in_ranges_and_by_link,
     uploads_past_a_limit_are_refused_and_leave_nothing_behind,
     download_limits_and_link_expiry_are_enforced,
@@ -100,23 +99,8 @@ fn bearer(server: &Server, email: &str, role: &str, org: &str) -> Result<Auth> {
     Ok(Auth::Bearer(server.login(email, USER_PASSWORD)?))
 }
 
-/// The stored objects of an organisation (what the storage folder holds for it).
-pub(crate) fn stored_objects(server: &Server, org_id: &str) -> Result<Vec<PathBuf>> {
-    let folder = server
-        .data_dir()
-        .join("storage/orgs")
-        .join(org_id)
-        .join("files");
-    if !folder.exists() {
-        return Ok(Vec::new());
-    }
-    Ok(std::fs::read_dir(folder)?
-        .map(|entry| entry.map(|entry| entry.path()))
-        .collect::<std::io::Result<_>>()?)
-}
-
-fn an_upload_streams_in_and_comes_out_whole_in_ranges_and_by_link(backend: Backend) -> Result<()> {
-    let server = Server::start(backend)?;
+fn an_upload_streams_in_and_comes_out_whole_in_ranges_and_by_link(setup: Setup) -> Result<()> {
+    let server = Server::start(setup)?;
     let owner = bearer(&server, "owner@acme.test", "admin", "acme")?;
     let member = bearer(&server, "member@acme.test", "member", "acme")?;
     let stranger = bearer(&server, "admin@globex.test", "admin", "globex")?;
@@ -299,18 +283,23 @@ fn an_upload_streams_in_and_comes_out_whole_in_ranges_and_by_link(backend: Backe
     ensure!(get(&server, &download, &owner, &[])?.status() == 200);
 
     // Deleting the record deletes its bytes.
-    ensure!(stored_objects(&server, org_id)?.len() == 2);
+    let stored = server.stored_objects(org_id)?;
+    ensure!(
+        stored.len() == 2 && stored.contains(&(id.to_owned(), size as u64)),
+        "{stored:?}"
+    );
     server.expect("DELETE", &item, &owner, None, 204)?;
     assert_problem(get(&server, &download, &owner, &[])?, 404, "not_found")?;
+    let stored = server.stored_objects(org_id)?;
     ensure!(
-        stored_objects(&server, org_id)?.len() == 1,
-        "the deleted file's bytes are still stored"
+        stored.len() == 1 && stored.iter().all(|(name, _)| name != id),
+        "the deleted file's bytes are still stored: {stored:?}"
     );
     Ok(())
 }
 
-fn uploads_past_a_limit_are_refused_and_leave_nothing_behind(backend: Backend) -> Result<()> {
-    let server = Server::builder(backend)
+fn uploads_past_a_limit_are_refused_and_leave_nothing_behind(setup: Setup) -> Result<()> {
+    let server = Server::builder(setup)
         .env("METAMORPH_MAX_UPLOAD_SIZE", "48 KiB")
         .env("METAMORPH_STORAGE_QUOTA", "64 KiB")
         .start()?;
@@ -354,7 +343,7 @@ fn uploads_past_a_limit_are_refused_and_leave_nothing_behind(backend: Backend) -
         413,
         "payload_too_large",
     )?;
-    ensure!(stored_objects(&server, &org_id)?.is_empty());
+    ensure!(server.stored_objects(&org_id)?.is_empty());
     let record = server.expect(
         "GET",
         &format!("/api/files/{org_id}/{file_id}"),
@@ -383,7 +372,7 @@ fn uploads_past_a_limit_are_refused_and_leave_nothing_behind(backend: Backend) -
     )?;
     assert_problem(response, 413, "payload_too_large")?;
     ensure!(
-        stored_objects(&server, &org_id)?.len() == 1,
+        server.stored_objects(&org_id)?.len() == 1,
         "a cut-off upload left bytes behind"
     );
 
@@ -409,7 +398,7 @@ fn uploads_past_a_limit_are_refused_and_leave_nothing_behind(backend: Backend) -
         413,
         "quota_exceeded",
     )?;
-    ensure!(stored_objects(&server, &org_id)?.len() == 2);
+    ensure!(server.stored_objects(&org_id)?.len() == 2);
 
     // Abort: the pending file is gone.
     let abort = format!(
@@ -460,12 +449,9 @@ fn uploads_past_a_limit_are_refused_and_leave_nothing_behind(backend: Backend) -
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     ensure!(retried.status() == 200, "{}", retried.text()?);
-    let stored = stored_objects(&server, &org_id)?;
+    let stored = server.stored_objects(&org_id)?;
     ensure!(stored.len() == 3, "{stored:?}");
-    let sizes: Vec<u64> = stored
-        .iter()
-        .map(|path| std::fs::metadata(path).map(|meta| meta.len()))
-        .collect::<std::io::Result<_>>()?;
+    let sizes: Vec<u64> = stored.iter().map(|(_, size)| *size).collect();
     ensure!(
         !sizes.contains(&12_000),
         "the dropped upload's bytes were kept: {sizes:?}"
@@ -474,8 +460,8 @@ fn uploads_past_a_limit_are_refused_and_leave_nothing_behind(backend: Backend) -
     Ok(())
 }
 
-fn download_limits_and_link_expiry_are_enforced(backend: Backend) -> Result<()> {
-    let server = Server::builder(backend)
+fn download_limits_and_link_expiry_are_enforced(setup: Setup) -> Result<()> {
+    let server = Server::builder(setup)
         .env("METAMORPH_DOWNLOAD_LINK_TTL", "2s")
         .start()?;
     let owner = bearer(&server, "owner@acme.test", "admin", "acme")?;
@@ -526,9 +512,9 @@ fn download_limits_and_link_expiry_are_enforced(backend: Backend) -> Result<()> 
 }
 
 fn shares_follow_their_visibility_and_die_when_the_file_is_made_private(
-    backend: Backend,
+    setup: Setup,
 ) -> Result<()> {
-    let server = Server::start(backend)?;
+    let server = Server::start(setup)?;
     let owner = bearer(&server, "owner@acme.test", "admin", "acme")?;
     let member = bearer(&server, "member@acme.test", "member", "acme")?;
     let stranger = bearer(&server, "admin@globex.test", "admin", "globex")?;
