@@ -99,7 +99,7 @@ pub enum Command {
         #[arg(long)]
         output: u64,
     },
-    /// Manage accounts directly in the database (e.g. create the first superuser).
+    /// Manage accounts and storage directly (create the first superuser, check usage).
     Admin {
         /// What to do.
         #[command(subcommand)]
@@ -150,6 +150,18 @@ pub enum AdminAction {
         /// Name shown to people.
         #[arg(long)]
         display_name: Option<String>,
+    },
+    /// Check that usage agrees with what storage holds, for every organisation, and fix
+    /// what does not: file records whose bytes are gone are removed, sizes are taken from
+    /// storage, and objects no file owns (written more than an hour ago, or left by a
+    /// deleted organisation) are deleted.
+    RecomputeUsage {
+        /// Only this organisation (its id).
+        #[arg(long, value_name = "ORG_ID")]
+        org: Option<String>,
+        /// Report what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -243,6 +255,9 @@ pub fn main() -> ExitCode {
                     display_name,
                 },
         } => crate::serve::create_user(&config, &email, role, &org, display_name),
+        Command::Admin {
+            action: AdminAction::RecomputeUsage { org, dry_run },
+        } => crate::serve::recompute_usage(&config, org.as_deref(), dry_run),
         Command::Config {
             action: ConfigAction::Show,
         } => {

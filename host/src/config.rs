@@ -100,14 +100,20 @@ pub const ENV_VARS: &[EnvVar] = &[
         help: "largest file one upload may store [default: 10 GiB]",
     },
     EnvVar {
-        name: "METAMORPH_STORAGE_QUOTA",
+        name: "METAMORPH_QUOTA_BYTES",
         key: "files.quota",
-        help: "bytes an organisation may keep stored, unless set for it [default: 20 GiB]",
+        help: "bytes an organisation may keep stored, unless an admin set its own \
+               [default: 20 GiB]",
     },
     EnvVar {
-        name: "METAMORPH_ANONYMOUS_QUOTA",
+        name: "METAMORPH_ANONYMOUS_QUOTA_BYTES",
         key: "files.anonymous_quota",
         help: "bytes an anonymous session may keep stored [default: 1 GiB]",
+    },
+    EnvVar {
+        name: "METAMORPH_ANONYMOUS_RETENTION",
+        key: "retention.anonymous",
+        help: "how long files of anonymous sessions are kept [default: 24h]",
     },
     EnvVar {
         name: "METAMORPH_WORKERS",
@@ -199,6 +205,95 @@ pub struct ConfigFile {
     /// Requests allowed per identity, by role and route class.
     #[serde(default)]
     pub rate_limits: RateLimitsSection,
+    /// How long stored files are kept, and how often expired ones are deleted.
+    #[serde(default)]
+    pub retention: RetentionSection,
+}
+
+/// `[retention]`: how long stored files are kept before the sweeper deletes them. Each
+/// value is a duration (`30d`, `12h`) or `forever` (kept until deleted). An organisation
+/// may have its own policy, set by a superuser (`PATCH /api/admin/orgs/{org_id}`).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSection {
+    /// Every file of an anonymous session, whatever its visibility. Default `24h`.
+    pub anonymous: Option<Lifetime>,
+    /// Files only their owner and admins may download. Default `forever`.
+    pub private: Option<Lifetime>,
+    /// Files every member of their organisation may download. Default `forever`.
+    pub org: Option<Lifetime>,
+    /// Files shared with members holding a link. Default `forever`.
+    pub restricted: Option<Lifetime>,
+    /// Files shared with anyone holding a link. Default `forever`.
+    pub public: Option<Lifetime>,
+    /// How often the sweeper deletes expired files. Default `1m`.
+    #[serde(default, with = "humantime_serde::option")]
+    #[schemars(with = "Option<String>")]
+    pub sweep_interval: Option<Duration>,
+}
+
+/// How long a file is kept: a duration from when it was stored, or until it is deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifetime {
+    /// Kept until someone deletes it.
+    Forever,
+    /// Deleted this long after it was stored.
+    For(Duration),
+}
+
+impl Lifetime {
+    /// Reads `forever` or a duration of at least one second (`90s`, `12h`, `30d`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("forever") {
+            return Ok(Self::Forever);
+        }
+        match humantime::parse_duration(text) {
+            Ok(duration) if duration >= Duration::from_secs(1) => Ok(Self::For(duration)),
+            Ok(_) => Err(format!(
+                "`{text}` is shorter than 1s; write e.g. 12h or 30d"
+            )),
+            Err(_) => Err(format!(
+                "`{text}` is not a lifetime; write a duration such as 12h or 30d, or forever"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Lifetime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Forever => f.write_str("forever"),
+            Self::For(duration) => write!(f, "{}", humantime::format_duration(*duration)),
+        }
+    }
+}
+
+impl Serialize for Lifetime {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Lifetime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Lifetime {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Lifetime".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "`forever` (kept until deleted) or a duration such as `12h` or `30d`",
+            "examples": ["30d", "forever"]
+        })
+    }
 }
 
 /// `[auth]`
@@ -591,6 +686,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Request quotas.
     pub rate_limits: RateLimitsConfig,
+    /// How long stored files are kept.
+    pub retention: RetentionConfig,
     /// The file this configuration was read from, if any.
     #[serde(skip)]
     pub file: Option<PathBuf>,
@@ -768,6 +865,37 @@ pub struct FilesConfig {
     /// Lifetime of a signed download link.
     #[serde(with = "humantime_serde")]
     pub download_link_ttl: Duration,
+}
+
+/// How long stored files are kept, by kind of organisation and visibility.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RetentionConfig {
+    /// Files of anonymous sessions.
+    pub anonymous: Lifetime,
+    /// `private` files of registered organisations.
+    pub private: Lifetime,
+    /// `org` files.
+    pub org: Lifetime,
+    /// `restricted` files.
+    pub restricted: Lifetime,
+    /// `public` files.
+    pub public: Lifetime,
+    /// Interval of the sweeper.
+    #[serde(with = "humantime_serde")]
+    pub sweep_interval: Duration,
+}
+
+impl RetentionConfig {
+    /// The lifetime of a registered organisation's files of `visibility` (`private` for
+    /// an unknown one).
+    pub fn for_visibility(&self, visibility: &str) -> Lifetime {
+        match visibility {
+            "org" => self.org,
+            "restricted" => self.restricted,
+            "public" => self.public,
+            _ => self.private,
+        }
+    }
 }
 
 /// Conversion jobs: workers, queue, cache, remote inputs and callbacks.
@@ -1316,6 +1444,27 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
     let jobs = resolve_jobs(&raw.jobs, &invalid)?;
 
     let auth = resolve_auth(raw.auth, &invalid)?;
+    let kept = |value: Option<Lifetime>| value.unwrap_or(Lifetime::Forever);
+    let retention = RetentionConfig {
+        anonymous: raw
+            .retention
+            .anonymous
+            .unwrap_or(Lifetime::For(Duration::from_secs(24 * 3600))),
+        private: kept(raw.retention.private),
+        org: kept(raw.retention.org),
+        restricted: kept(raw.retention.restricted),
+        public: kept(raw.retention.public),
+        sweep_interval: raw
+            .retention
+            .sweep_interval
+            .unwrap_or(Duration::from_secs(60)),
+    };
+    if retention.sweep_interval < Duration::from_secs(1) {
+        return Err(invalid(
+            "retention.sweep_interval",
+            "must be at least 1s, e.g. 1m".into(),
+        ));
+    }
     let limits = raw.rate_limits;
     let rate_limits = RateLimitsConfig {
         unauthenticated: ClassQuotas::per_minute(120, 30, 10).overridden(limits.unauthenticated),
@@ -1347,6 +1496,7 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
         server,
         auth,
         rate_limits,
+        retention,
         file: None,
         warnings: Vec::new(),
     })

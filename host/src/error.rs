@@ -458,6 +458,11 @@ impl ApiError {
         self.code
     }
 
+    /// The per-field validation errors.
+    pub fn field_errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
     /// The client-facing explanation.
     pub fn detail(&self) -> &str {
         &self.detail

@@ -175,12 +175,14 @@ async fn serve(config: Config, listen: Option<SocketAddr>) -> anyhow::Result<()>
     };
     let service = HttpService::new(router, metrics, Some(gatekeeper));
     let cleanup = tokio::spawn(cleanup_loop(state.clone(), limits));
+    let sweeper = tokio::spawn(crate::files::retention::sweeper(state.clone()));
     let workers = crate::jobs::worker::start(&state);
     let shutdown = http::shutdown_signal();
     tracing::info!(address = %bound, docs = %format!("http://{bound}/docs/"), "listening");
 
     let drained = http::serve(listener, service, shutdown, shutdown_timeout).await;
     cleanup.abort();
+    sweeper.abort();
     workers.stop().await;
     match drained {
         Drained::Completely => tracing::info!("all requests finished; stopped"),
@@ -246,4 +248,132 @@ async fn cleanup_loop(state: AppState, limits: Arc<RateLimits>) {
             }
         }
     }
+}
+
+/// `metamorph admin recompute-usage`: compares every organisation's file records (or
+/// `org`'s) with what storage holds and, unless `dry_run`, makes them agree. Prints one
+/// line per organisation and a summary.
+pub fn recompute_usage(config: &Config, org: Option<&str>, dry_run: bool) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+
+    use crate::files::reconcile::{self, Reconciled};
+
+    let (db, _) = open_database(config)?;
+    let storage = Storage::open(&config.storage).context("cannot open storage")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let reports: Vec<Reconciled> = runtime.block_on(async {
+        let ids = match org {
+            Some(id) => vec![id.to_owned()],
+            None => reconcile::org_ids(&db, &storage)
+                .await
+                .map_err(|error| anyhow::anyhow!("cannot list organisations: {error}"))?,
+        };
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(ids.len() as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} organisations [{elapsed_precise}] {msg}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        });
+        let mut reports = Vec::with_capacity(ids.len());
+        for id in &ids {
+            if let Some(bar) = &bar {
+                bar.set_message(id.clone());
+            }
+            let report = reconcile::recompute(&db, &storage, config.files, id, dry_run)
+                .await
+                .map_err(|error| anyhow::anyhow!("cannot check organisation {id}: {error}"))?;
+            reports.push(report);
+            if let Some(bar) = &bar {
+                bar.inc(1);
+            }
+        }
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        Ok::<_, anyhow::Error>(reports)
+    })?;
+    let mut stdout = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut stdout, usage_report(&reports, dry_run).as_bytes());
+    Ok(())
+}
+
+fn usage_report(reports: &[crate::files::reconcile::Reconciled], dry_run: bool) -> String {
+    use std::fmt::Write;
+
+    let size = |bytes: u64| bytesize::ByteSize(bytes).to_string();
+    let mut text = format!(
+        "{:<36}  {:<20}  {:>6}  {:>10}  {:>10}  {}\n",
+        "ORGANISATION", "NAME", "FILES", "RECORDED", "STORED", "RESULT"
+    );
+    let (mut fixed, mut orphans, mut orphan_bytes, mut missing, mut resized) = (0, 0, 0, 0, 0);
+    for report in reports {
+        let mut result = Vec::new();
+        if report.missing > 0 {
+            result.push(format!(
+                "{} file(s) without bytes {}",
+                report.missing,
+                if dry_run { "to remove" } else { "removed" }
+            ));
+        }
+        if report.resized > 0 {
+            result.push(format!("{} size(s) corrected", report.resized));
+        }
+        if report.orphans > 0 {
+            result.push(format!(
+                "{} leftover object(s), {}, {}",
+                report.orphans,
+                size(report.orphan_bytes),
+                if dry_run { "to delete" } else { "deleted" }
+            ));
+        }
+        if !report.agreed() {
+            fixed += 1;
+        }
+        missing += report.missing;
+        resized += report.resized;
+        orphans += report.orphans;
+        orphan_bytes += report.orphan_bytes;
+        let result = if result.is_empty() {
+            "agrees with storage".to_owned()
+        } else {
+            result.join("; ")
+        };
+        let name = report.name.as_deref().unwrap_or("(deleted)");
+        let name: String = name.chars().take(20).collect();
+        let _ = writeln!(
+            text,
+            "{:<36}  {:<20}  {:>6}  {:>10}  {:>10}  {result}",
+            report.org_id,
+            name,
+            report.recorded_files,
+            size(report.recorded_bytes),
+            size(report.stored_bytes),
+        );
+    }
+    let _ = writeln!(
+        text,
+        "{} organisation(s) checked, {} {}: {missing} file record(s) without bytes, \
+         {resized} size(s), {orphans} leftover object(s) ({}){}",
+        reports.len(),
+        fixed,
+        if dry_run {
+            "would change"
+        } else {
+            "brought in line with storage"
+        },
+        size(orphan_bytes),
+        if dry_run {
+            "; nothing was changed (--dry-run)"
+        } else {
+            ""
+        }
+    );
+    text
 }

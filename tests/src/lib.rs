@@ -479,6 +479,16 @@ impl S3Target {
         .map(drop)
     }
 
+    /// Deletes object `key` with `curl`.
+    pub fn delete(&self, key: &str) -> Result<()> {
+        objects::output_of(
+            self.curl().args(["-X", "DELETE"]).arg(self.object_url(key)),
+            None,
+        )
+        .with_context(|| format!("S3 delete {key}"))
+        .map(drop)
+    }
+
     /// Lists the keys and sizes under `prefix`, with `curl`.
     pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
         let output = self
@@ -699,6 +709,7 @@ impl ServerBuilder {
             database_url,
             _pg: pg,
             storage,
+            env: self.env,
             client: http_client()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(30))
@@ -740,6 +751,8 @@ pub struct Server {
     database_url: String,
     _pg: Option<PgDatabase>,
     storage: StorageLocation,
+    /// The variables it was started with, for commands run beside it.
+    env: Vec<(String, String)>,
     client: reqwest::blocking::Client,
 }
 
@@ -1093,4 +1106,80 @@ pub fn header(response: &reqwest::blocking::Response, name: &str) -> String {
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_owned()
+}
+
+impl Server {
+    /// Runs `metamorph admin <args>` on this server's database and storage (the same
+    /// variables); its standard output, or an error with its standard error.
+    pub fn admin(&self, args: &[&str]) -> Result<String> {
+        let mut command = metamorph_command(self.dir.path())?;
+        command
+            .arg("admin")
+            .args(args)
+            .env("METAMORPH_DATA_DIR", self.data_dir())
+            .env("METAMORPH_DATABASE_URL", &self.database_url);
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        let output = command.stdin(Stdio::null()).output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        anyhow::ensure!(
+            output.status.success(),
+            "metamorph admin {args:?} failed: {}{stdout}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(stdout)
+    }
+
+    /// Writes an object straight into the server's storage, behind its back (`key` is
+    /// relative to the storage's root, e.g. `orgs/<org>/files/<id>`).
+    pub fn put_object(&self, key: &str, content: &[u8]) -> Result<()> {
+        match &self.storage {
+            StorageLocation::Fs(root) => {
+                let path = root.join(key);
+                std::fs::create_dir_all(path.parent().context("no folder")?)?;
+                Ok(std::fs::write(path, content)?)
+            }
+            StorageLocation::S3 { target, prefix } => {
+                target.put(&format!("{prefix}{key}"), content)
+            }
+        }
+    }
+
+    /// Deletes an object straight from the server's storage, behind its back.
+    pub fn delete_object(&self, key: &str) -> Result<()> {
+        match &self.storage {
+            StorageLocation::Fs(root) => Ok(std::fs::remove_file(root.join(key))?),
+            StorageLocation::S3 { target, prefix } => target.delete(&format!("{prefix}{key}")),
+        }
+    }
+
+    /// How many objects the server's storage holds under `prefix` (relative to its root,
+    /// ending in `/`), at any depth.
+    pub fn stored_object_count(&self, prefix: &str) -> Result<usize> {
+        match &self.storage {
+            StorageLocation::Fs(root) => {
+                fn count(folder: &Path) -> std::io::Result<usize> {
+                    if !folder.exists() {
+                        return Ok(0);
+                    }
+                    let mut total = 0;
+                    for entry in std::fs::read_dir(folder)? {
+                        let entry = entry?;
+                        total += if entry.file_type()?.is_dir() {
+                            count(&entry.path())?
+                        } else {
+                            1
+                        };
+                    }
+                    Ok(total)
+                }
+                Ok(count(&root.join(prefix))?)
+            }
+            StorageLocation::S3 {
+                target,
+                prefix: own,
+            } => Ok(target.list(&format!("{own}{prefix}"))?.len()),
+        }
+    }
 }

@@ -661,7 +661,7 @@ fn bench_upload() -> Result<()> {
         .env("METAMORPH_DATA_DIR", dir.join("data"))
         .env("METAMORPH_PLUGINS_DIR", dir.join("no-plugins"))
         .env("METAMORPH_MAX_UPLOAD_SIZE", "8 GiB")
-        .env("METAMORPH_STORAGE_QUOTA", "64 GiB")
+        .env("METAMORPH_QUOTA_BYTES", "64 GiB")
         .env("METAMORPH_BOOTSTRAP_ADMIN_EMAIL", "bench@example.com")
         .env("METAMORPH_BOOTSTRAP_ADMIN_PASSWORD", password)
         .env("METAMORPH_LOG", "warn")

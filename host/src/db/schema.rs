@@ -15,6 +15,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         expires_at -> Nullable<Timestamp>,
+        retention -> Nullable<Text>,
     }
 }
 

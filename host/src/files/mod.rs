@@ -4,13 +4,15 @@
 pub mod ingest;
 pub mod links;
 pub mod range;
+pub mod reconcile;
+pub mod retention;
 pub mod sniff;
 
 use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use crate::config::FilesConfig;
+use crate::config::{FilesConfig, RetentionConfig};
 use crate::db::schema::{files, orgs};
 use crate::db::{Db, DbConnection, DbError};
 
@@ -70,9 +72,14 @@ pub struct NewPending<'a> {
     pub streaming: bool,
 }
 
-/// Records `file` as `pending` and `private`.
-pub fn insert_pending(conn: &mut DbConnection, file: &NewPending<'_>) -> QueryResult<()> {
+/// Records `file` as `pending` and `private`, expiring as `retention` says.
+pub fn insert_pending(
+    conn: &mut DbConnection,
+    file: &NewPending<'_>,
+    retention: &RetentionConfig,
+) -> QueryResult<()> {
     let time = crate::db::now();
+    let expires_at = retention::expiry(conn, retention, file.org_id, "private", time)?;
     diesel::insert_into(files::table)
         .values((
             files::id.eq(file.id),
@@ -85,6 +92,7 @@ pub fn insert_pending(conn: &mut DbConnection, file: &NewPending<'_>) -> QueryRe
             files::origin.eq(file.origin),
             files::created_at.eq(time),
             files::updated_at.eq(time),
+            files::expires_at.eq(expires_at),
             files::declared_size.eq(file
                 .declared_size
                 .map(|size| i64::try_from(size).unwrap_or(i64::MAX))),

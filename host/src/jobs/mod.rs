@@ -463,6 +463,7 @@ pub fn add_input(
                     declared_size: None,
                     streaming: false,
                 },
+                &writer.state.config().retention,
             )
             .map_err(DbError::from)?;
             input.file_id = Some(file_id);

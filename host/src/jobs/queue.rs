@@ -276,6 +276,14 @@ pub fn complete(
                 ));
             }
             let visibility = job.spec.visibility.as_deref().unwrap_or("private");
+            let expires_at = crate::files::retention::expiry(
+                conn,
+                &state.config().retention,
+                &task.org_id,
+                visibility,
+                time,
+            )
+            .map_err(DbError::from)?;
             diesel::insert_into(files::table)
                 .values((
                     files::id.eq(&output.file_id),
@@ -291,6 +299,7 @@ pub fn complete(
                     files::origin.eq("output"),
                     files::created_at.eq(time),
                     files::updated_at.eq(time),
+                    files::expires_at.eq(expires_at),
                     files::max_downloads.eq(job.spec.limits.output.max_downloads),
                 ))
                 .execute(conn)

@@ -75,6 +75,15 @@ impl Resource for Files {
         ctx: &WriteContext,
         body: Map<String, Value>,
     ) -> ApiResult<FileRow> {
+        let visibility = text(&body, "visibility").unwrap_or_else(|| "private".into());
+        let expires_at = crate::files::retention::expiry(
+            conn,
+            &ctx.state.config().retention,
+            &ctx.org_id,
+            &visibility,
+            ctx.now,
+        )
+        .map_err(crate::db::DbError::from)?;
         let row = FileRow {
             id: new_id(),
             org_id: ctx.org_id.clone(),
@@ -86,11 +95,11 @@ impl Resource for Files {
             sha256: None,
             storage_key: None,
             status: "pending".into(),
-            visibility: text(&body, "visibility").unwrap_or_else(|| "private".into()),
+            visibility,
             origin: "upload".into(),
             created_at: ctx.now,
             updated_at: ctx.now,
-            expires_at: None,
+            expires_at,
             declared_size: None,
             upload_started_at: None,
             download_count: 0,
@@ -127,7 +136,15 @@ impl Resource for Files {
             row.max_downloads = max_downloads.as_i64();
         }
         row.updated_at = ctx.now;
-        save(conn, row)
+        let saved = save(conn, row)?;
+        // The visibility may have changed, and with it how long the file is kept.
+        crate::files::retention::refresh_file(conn, &ctx.state.config().retention, &saved.id)
+            .map_err(crate::db::DbError::from)?;
+        Ok(files::table
+            .find(&saved.id)
+            .select(FileRow::as_select())
+            .first(conn)
+            .map_err(crate::db::DbError::from)?)
     }
 }
 

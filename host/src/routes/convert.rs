@@ -472,6 +472,7 @@ async fn store(
         .unwrap_or_else(|| "upload".into());
     let content_type = part.content_type().map(str::to_owned);
     let config = state.config().files;
+    let retention = state.config().retention;
     let id = uuid::Uuid::now_v7().to_string();
     let org_id = identity.org_id.clone();
     let (org, file_id, owner, name) = (
@@ -495,6 +496,7 @@ async fn store(
                     declared_size: None,
                     streaming: true,
                 },
+                &retention,
             )?;
             let quota = crate::files::quota(conn, &org, &config)?;
             let used = crate::files::bytes_used(conn, &org, &file_id)?;

@@ -3,6 +3,7 @@
 //! document, the metrics' route labels and the `Allow` headers are all derived from this
 //! one list.
 
+mod admin;
 mod api_keys;
 mod audit;
 mod auth;
@@ -51,6 +52,7 @@ fn endpoints(state: &AppState, openapi: &ops::OpenApiSlot) -> Vec<Endpoint> {
     all.extend(downloads::endpoints(state)); //       GET /api/files/{org_id}/{file_id}/download
     all.extend(shares::endpoints(state)); //          POST …/share, GET /api/s/{token}
     all.extend(audit::endpoints(state)); //           GET /api/audit
+    all.extend(admin::endpoints(state)); //           /api/admin/orgs… (superusers)
     all.extend(formats::endpoints(state)); //         /api/formats…, /api/convert/formats, /api/plugins
     all.extend(ops::endpoints(state, openapi)); //    GET /metrics, /openapi.json, /docs…
     all

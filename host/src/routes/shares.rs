@@ -165,6 +165,7 @@ async fn share(
     }
     let visibility = body.visibility;
     let id = record.id.clone();
+    let retention = state.config().retention;
     let epoch = state
         .db()
         .run(move |conn| -> Result<i32, DbError> {
@@ -176,6 +177,7 @@ async fn share(
                     files::updated_at.eq(now()),
                 ))
                 .execute(conn)?;
+            crate::files::retention::refresh_file(conn, &retention, &id)?;
             Ok(files::table
                 .find(&id)
                 .select(files::link_epoch)

@@ -177,6 +177,7 @@ async fn init(state: AppState, caller: Caller, body: ApiResult<NewUpload>) -> Ap
     let org_id = identity.org_id.clone();
     let (file_id, owner) = (id.clone(), identity.user_id.clone());
     let declared = body.size;
+    let retention = state.config().retention;
     state
         .db()
         .run(move |conn| -> ApiResult<()> {
@@ -195,6 +196,7 @@ async fn init(state: AppState, caller: Caller, body: ApiResult<NewUpload>) -> Ap
                     declared_size: declared,
                     streaming: false,
                 },
+                &retention,
             )
             .map_err(DbError::from)?;
             Ok(())

@@ -713,8 +713,28 @@ impl Opened {
         } else {
             ErrorCode::DestinationFailed
         };
+        // The innermost cause says what the service answered ("Permission denied
+        // (publickey)", a status line); opendal's own message is often only its kind.
+        let mut cause = String::new();
+        let mut source = std::error::Error::source(error);
+        while let Some(inner) = source {
+            cause = inner.to_string();
+            source = inner.source();
+        }
+        let cause: String = cause
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(300)
+            .collect();
+        let cause = if cause.is_empty() || error.message().contains(&cause) {
+            String::new()
+        } else {
+            format!(" ({cause})")
+        };
         let message = format!(
-            "{} {doing} of `{path}` failed ({}): {}",
+            "{} {doing} of `{path}` failed ({}): {}{cause}",
             self.service.as_str(),
             error.kind(),
             error.message()

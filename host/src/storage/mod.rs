@@ -100,6 +100,17 @@ pub fn file_chunks(
     })
 }
 
+/// An object found by [`Storage::list`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredObject {
+    /// Its key.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written (Unix seconds), when the backend says.
+    pub modified: Option<i64>,
+}
+
 /// Part size of multipart uploads to S3.
 const S3_PART_SIZE: usize = 8 * 1024 * 1024;
 
@@ -212,6 +223,45 @@ impl Storage {
         Ok(())
     }
 
+    /// Every object under `prefix` (a folder ending in `/`), at any depth.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<StoredObject>, StorageError> {
+        let entries = match self.operator.list_with(prefix).recursive(true).await {
+            Ok(entries) => entries,
+            // An organisation that never stored anything has no folder on `fs`.
+            Err(error) if error.kind() == opendal::ErrorKind::NotFound => Vec::new(),
+            Err(error) => return Err(error.into()),
+        };
+        Ok(entries
+            .into_iter()
+            .filter(|entry| entry.metadata().is_file())
+            .map(|entry| StoredObject {
+                size: entry.metadata().content_length(),
+                modified: entry
+                    .metadata()
+                    .last_modified()
+                    .map(|time| time.into_inner().as_second()),
+                key: entry.path().to_owned(),
+            })
+            .collect())
+    }
+
+    /// The ids of the organisations that have objects (the folders under `orgs/`).
+    pub async fn org_ids(&self) -> Result<Vec<String>, StorageError> {
+        let entries = match self.operator.list("orgs/").await {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == opendal::ErrorKind::NotFound => Vec::new(),
+            Err(error) => return Err(error.into()),
+        };
+        Ok(entries
+            .into_iter()
+            .filter(|entry| entry.metadata().is_dir())
+            .filter_map(|entry| {
+                let id = entry.path().strip_prefix("orgs/")?.trim_end_matches('/');
+                (!id.is_empty()).then(|| id.to_owned())
+            })
+            .collect())
+    }
+
     /// Writes, reads back and deletes a small probe object within `timeout`; returns how
     /// long that took. Unlike a listing, this fails when the storage is not writable or
     /// its folder has gone.
@@ -250,6 +300,24 @@ mod tests {
             0,
             "probe left behind"
         );
+
+        assert!(storage.list("orgs/none/").await.unwrap().is_empty());
+        assert!(storage.org_ids().await.unwrap().is_empty());
+        let mut writer = storage.writer("orgs/o1/files/f1").await.unwrap();
+        writer
+            .write(bytes::Bytes::from_static(b"12345"))
+            .await
+            .unwrap();
+        writer.finish().await.unwrap();
+        let listed = storage.list("orgs/o1/").await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].key.as_str(), listed[0].size),
+            ("orgs/o1/files/f1", 5)
+        );
+        assert_eq!(storage.org_ids().await.unwrap(), vec!["o1".to_owned()]);
+        storage.delete_org("o1").await.unwrap();
+        assert!(storage.list("orgs/o1/").await.unwrap().is_empty());
 
         std::fs::remove_dir_all(&root).unwrap();
         std::fs::write(&root, b"a file where the folder was").unwrap();

@@ -1392,7 +1392,7 @@ fn a_job_whose_outputs_cannot_fit_is_refused_before_it_is_queued(setup: Setup) -
     let quota = size * 5 / 2;
     let server = Server::builder(setup)
         .plugins(&["metamorph_plugin_image.wasm"])
-        .env("METAMORPH_ANONYMOUS_QUOTA", &quota.to_string())
+        .env("METAMORPH_ANONYMOUS_QUOTA_BYTES", &quota.to_string())
         .start()?;
     let auth = anonymous(&server)?;
     let stored = upload(&server, &auth, "photo.png", &bytes)?;

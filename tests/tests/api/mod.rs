@@ -14,6 +14,7 @@ mod migrations;
 mod plugins;
 mod ratelimit;
 mod resources;
+mod retention;
 mod s3;
 mod scaffold;
 mod shutdown;

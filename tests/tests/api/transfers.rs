@@ -301,7 +301,7 @@ fn an_upload_streams_in_and_comes_out_whole_in_ranges_and_by_link(setup: Setup) 
 fn uploads_past_a_limit_are_refused_and_leave_nothing_behind(setup: Setup) -> Result<()> {
     let server = Server::builder(setup)
         .env("METAMORPH_MAX_UPLOAD_SIZE", "48 KiB")
-        .env("METAMORPH_STORAGE_QUOTA", "64 KiB")
+        .env("METAMORPH_QUOTA_BYTES", "64 KiB")
         .start()?;
     let owner = bearer(&server, "owner@acme.test", "admin", "acme")?;
 

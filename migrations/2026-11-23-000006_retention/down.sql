@@ -1,0 +1,2 @@
+DROP INDEX files_expires_at;
+ALTER TABLE orgs DROP COLUMN retention;
