@@ -1053,6 +1053,19 @@ impl Drop for Server {
     }
 }
 
+/// The `path` of each entry of a problem document's `errors`, in order.
+pub fn field_paths(problem: &Value) -> Vec<&str> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|error| error["path"].as_str())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Asserts that `response` is an RFC 9457 problem document with `status` and `code`, whose
 /// `request_id` equals its `X-Request-Id` header; returns the document.
 pub fn assert_problem(

@@ -625,28 +625,40 @@ mod tests {
         )
     }
 
+    /// A round trip on a server with folders: a nested object and one at the top, read
+    /// back (the top one also by `top_prefix` + its path), listed by folder and by name
+    /// prefix.
+    fn folder_round_trip(
+        put: impl Fn(&str, &[u8]) -> Result<()>,
+        get: impl Fn(&str) -> Result<Vec<u8>>,
+        list: impl Fn(&str) -> Result<Vec<String>>,
+        top_prefix: &str,
+    ) -> Result<()> {
+        let (folder, path, content) = sample();
+        let top = format!("{folder}top.txt");
+        put(&path, &content)?;
+        put(&top, b"top")?;
+        assert_eq!(get(&path)?, content);
+        assert_eq!(get(&format!("{top_prefix}{top}"))?, b"top");
+        assert_eq!(list(&folder)?, vec![path.clone(), top.clone()]);
+        assert_eq!(list(&format!("{folder}t"))?, vec![top]);
+        assert!(list(&format!("{folder}nothing/"))?.is_empty());
+        assert!(get(&format!("{path}.missing")).is_err());
+        Ok(())
+    }
+
     #[test]
     fn ftp_round_trip() -> Result<()> {
         if !available("FTP_ENDPOINT") {
             return Ok(());
         }
         let target = FtpTarget::from_env()?;
-        let (folder, path, content) = sample();
-        target.put(&path, &content)?;
-        target.put(&format!("{folder}top.txt"), b"top")?;
-        assert_eq!(target.get(&path)?, content);
-        assert_eq!(target.get(&format!("/{folder}top.txt"))?, b"top");
-        assert_eq!(
-            target.list(&folder)?,
-            vec![path.clone(), format!("{folder}top.txt")]
-        );
-        assert_eq!(
-            target.list(&format!("{folder}t"))?,
-            vec![format!("{folder}top.txt")]
-        );
-        assert!(target.list(&format!("{folder}nothing/"))?.is_empty());
-        assert!(target.get(&format!("{path}.missing")).is_err());
-        Ok(())
+        folder_round_trip(
+            |path, content| target.put(path, content),
+            |path| target.get(path),
+            |prefix| target.list(prefix),
+            "/",
+        )
     }
 
     #[test]
@@ -655,21 +667,12 @@ mod tests {
             return Ok(());
         }
         let target = SftpTarget::from_env()?;
-        let (folder, path, content) = sample();
-        target.put(&path, &content)?;
-        target.put(&format!("{folder}top.txt"), b"top")?;
-        assert_eq!(target.get(&path)?, content);
-        assert_eq!(target.get(&format!("{folder}top.txt"))?, b"top");
-        assert_eq!(
-            target.list(&folder)?,
-            vec![path.clone(), format!("{folder}top.txt")]
-        );
-        assert_eq!(
-            target.list(&format!("{folder}t"))?,
-            vec![format!("{folder}top.txt")]
-        );
-        assert!(target.list(&format!("{folder}nothing/"))?.is_empty());
-        assert!(target.get(&format!("{path}.missing")).is_err());
+        folder_round_trip(
+            |path, content| target.put(path, content),
+            |path| target.get(path),
+            |prefix| target.list(prefix),
+            "",
+        )?;
         assert!(target.private_key()?.contains("PRIVATE KEY"));
         Ok(())
     }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, ensure};
 use metamorph_tests::objects::SftpTarget;
 use metamorph_tests::{
     Auth, AzblobTarget, Backend, FtpTarget, GcsTarget, S3Target, Server, assert_problem, corpus,
-    on_both_backends,
+    field_paths, on_both_backends,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -406,12 +406,7 @@ fn bad_destinations_are_refused_with_what_to_fix() -> Result<()> {
                                 "credentials": {"access_key_id": "AKIAEXAMPLE"}}),
     )?;
     let problem = assert_problem(refused, 422, "validation_failed")?;
-    let paths: Vec<&str> = problem["errors"]
-        .as_array()
-        .context("errors")?
-        .iter()
-        .filter_map(|error| error["path"].as_str())
-        .collect();
+    let paths = field_paths(&problem);
     ensure!(
         paths
             == [

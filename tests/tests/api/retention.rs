@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use metamorph_tests::{
-    Auth, Backend, Server, Setup, USER_PASSWORD, assert_problem, corpus, on_both_backends,
-    on_every_backend,
+    Auth, Backend, Server, Setup, USER_PASSWORD, assert_problem, corpus, field_paths,
+    on_both_backends, on_every_backend,
 };
 use serde_json::{Value, json};
 
@@ -303,12 +303,7 @@ fn superusers_set_an_organisations_own_quota_and_retention(backend: Backend) -> 
         422,
         "validation_failed",
     )?;
-    let paths: Vec<&str> = problem["errors"]
-        .as_array()
-        .context("errors")?
-        .iter()
-        .filter_map(|error| error["path"].as_str())
-        .collect();
+    let paths = field_paths(&problem);
     ensure!(
         paths
             == [
