@@ -482,6 +482,18 @@ fn check_stored_input(
     input: &mut Input,
 ) -> ApiResult<()> {
     let base = format!("/inputs/{index}");
+    if let Some(key) = input.s3_key.take() {
+        if input.path.is_some() {
+            return Err(field_error(
+                format!("{base}/s3_key"),
+                "cannot be given with `path`: name the object once",
+            ));
+        }
+        input.path = Some(key);
+        if input.kind == InputKind::Cloud && input.source.is_none() {
+            input.source = Some("s3".to_owned());
+        }
+    }
     if input.kind == InputKind::Destination {
         let id = input.destination_id.clone().unwrap_or_default();
         if crate::resources::destinations::find(conn, writer.org_id, &id)

@@ -86,6 +86,10 @@ pub struct Input {
     /// The object's path, for `cloud` and `destination`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Indox's spelling of an S3 object's key: the `path` of a `cloud` input whose `source`
+    /// is then `s3` unless given, or of a `destination` input. Read, never written out.
+    #[serde(default, skip_serializing)]
+    pub s3_key: Option<String>,
 }
 
 /// A storage service given inline as a conversion's `output_target`.

@@ -305,7 +305,11 @@ fn inline_targets_cloud_inputs_and_the_form_use_the_same_services() -> Result<()
                 {"type": "cloud", "source": "amazons3",
                  "parameters": {"bucket": services.s3.bucket, "region": "us-east-1", "endpoint": services.s3.endpoint, "file": format!("{root}/in/photo.png")},
                  "credentials": {"accesskeyid": services.s3.access_key_id, "secretaccesskey": services.s3.secret_access_key}},
-                {"type": "destination", "destination_id": ftp["id"], "path": format!("{root}-in.png")}
+                {"type": "destination", "destination_id": ftp["id"], "path": format!("{root}-in.png")},
+                // Indox's `s3_key`: the source is S3 unless named.
+                {"type": "cloud", "s3_key": format!("{root}/in/photo.png"),
+                 "parameters": {"bucket": services.s3.bucket, "endpoint": services.s3.endpoint},
+                 "credentials": {"access_key_id": services.s3.access_key_id, "secret_access_key": services.s3.secret_access_key}}
             ],
             "conversions": [{"target": "webp", "key_template": format!("{root}/out/{{input_index}}-{{filename}}"),
                 "output_target": {"type": "aws", "parameters": {"bucket": services.s3.bucket, "endpoint": services.s3.endpoint},
@@ -321,7 +325,16 @@ fn inline_targets_cloud_inputs_and_the_form_use_the_same_services() -> Result<()
     );
     let done = wait_done(&server, &auth, &job)?;
     ensure!(done["status"]["code"] == "completed", "{done}");
-    for (index, name) in [(0, "photo.webp"), (1, &*format!("{root}-in.webp"))] {
+    ensure!(
+        job["inputs"][2]["source"] == "s3"
+            && job["inputs"][2]["path"] == format!("{root}/in/photo.png"),
+        "{job}"
+    );
+    for (index, name) in [
+        (0, "photo.webp"),
+        (1, &*format!("{root}-in.webp")),
+        (2, "photo.webp"),
+    ] {
         let output = done["outputs"]
             .as_array()
             .context("outputs")?
@@ -346,7 +359,7 @@ fn inline_targets_cloud_inputs_and_the_form_use_the_same_services() -> Result<()
         .iter()
         .filter(|file| file["origin"] == "cloud")
         .collect();
-    ensure!(inputs.len() == 2, "{files}");
+    ensure!(inputs.len() == 3, "{files}");
     for input in inputs {
         ensure!(input["sha256"] == sha256(&bytes), "{input}");
     }
