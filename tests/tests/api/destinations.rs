@@ -273,7 +273,23 @@ fn outputs_reach_every_service_and_read_back_the_same(backend: Backend) -> Resul
         "logs: {logs}"
     );
     ensure_secret_free("the log", &logs, &services.secrets())?;
-    Ok(())
+    ensure_audit_secret_free(&server, &services.secrets())
+}
+
+/// The audit trail, as a superuser sees it, records the destinations' creation and holds no
+/// secret.
+fn ensure_audit_secret_free(server: &Server, secrets: &[String]) -> Result<()> {
+    let root = Auth::Bearer(server.root_token()?);
+    let audit = server.expect("GET", "/api/audit?limit=500", &root, None, 200)?;
+    ensure!(
+        audit["items"]
+            .as_array()
+            .context("items")?
+            .iter()
+            .any(|event| event["resource"] == "destinations" && event["action"] == "create"),
+        "{audit}"
+    );
+    ensure_secret_free("the audit trail", &audit.to_string(), secrets)
 }
 
 #[test]
@@ -393,7 +409,7 @@ fn inline_targets_cloud_inputs_and_the_form_use_the_same_services() -> Result<()
 
     let logs: String = server.logs().iter().map(Value::to_string).collect();
     ensure_secret_free("the log", &logs, &services.secrets())?;
-    Ok(())
+    ensure_audit_secret_free(&server, &services.secrets())
 }
 
 #[test]
