@@ -289,6 +289,11 @@ pub fn recompute_usage(config: &Config, org: Option<&str>, dry_run: bool) -> any
             let report = reconcile::recompute(&db, &storage, config.files, id, dry_run)
                 .await
                 .map_err(|error| anyhow::anyhow!("cannot check organisation {id}: {error}"))?;
+            anyhow::ensure!(
+                report.name.is_some() || report.stored_objects > 0,
+                "there is no organisation `{id}` in the database or in storage; leave out \
+                 --org to check them all"
+            );
             reports.push(report);
             if let Some(bar) = &bar {
                 bar.inc(1);

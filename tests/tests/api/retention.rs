@@ -383,6 +383,15 @@ fn usage_equals_what_storage_holds_through_deletes_drift_and_a_purge(setup: Setu
         .with_context(|| format!("no line for {org_id}:\n{report}"))?;
     ensure!(line.ends_with("agrees with storage"), "{report}");
 
+    // A mistyped organisation is an error, not a clean report.
+    let typo = server.admin(&["recompute-usage", "--org", "no-such-org"]);
+    ensure!(
+        typo.as_ref().is_err_and(|error| error
+            .to_string()
+            .contains("there is no organisation `no-such-org`")),
+        "{typo:?}"
+    );
+
     // Drift behind the service's back: c's bytes vanish, and a deleted organisation left
     // an object.
     let c_id = text(&c, "id")?;
