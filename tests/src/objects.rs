@@ -80,6 +80,45 @@ pub(crate) fn output_of(command: &mut Command, input: Option<&[u8]>) -> Result<V
     Ok(output.stdout)
 }
 
+/// A name in a server's folder listing.
+enum Entry {
+    File(String),
+    Folder(String),
+}
+
+/// The paths of the files starting with `prefix` on a server with folders, sorted: the
+/// prefix's folder and every folder under it that can hold a match are listed with
+/// `list_folder` (given a folder path ending in `/`, or `""` for the top).
+fn walk(
+    prefix: &str,
+    mut list_folder: impl FnMut(&str) -> Result<Vec<Entry>>,
+) -> Result<Vec<String>> {
+    let prefix = prefix.trim_start_matches('/');
+    let top = prefix.rfind('/').map_or("", |slash| &prefix[..=slash]);
+    let mut found = Vec::new();
+    let mut folders = vec![top.to_owned()];
+    while let Some(folder) = folders.pop() {
+        for entry in list_folder(&folder)? {
+            match entry {
+                Entry::Folder(name) => {
+                    let path = format!("{folder}{name}/");
+                    if path.starts_with(prefix) || prefix.starts_with(&path) {
+                        folders.push(path);
+                    }
+                }
+                Entry::File(name) => {
+                    let path = format!("{folder}{name}");
+                    if path.starts_with(prefix) {
+                        found.push(path);
+                    }
+                }
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 /// `curl -sS` that fails on HTTP errors.
 pub(crate) fn curl() -> Command {
     let mut command = Command::new("curl");
@@ -322,47 +361,37 @@ impl FtpTarget {
     /// The paths of the files starting with `prefix` (its folder is walked recursively
     /// with `MLSD`), sorted.
     pub fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let prefix = prefix.trim_start_matches('/');
-        let top = prefix.rfind('/').map_or("", |slash| &prefix[..=slash]);
-        let mut found = Vec::new();
-        let mut folders = vec![top.to_owned()];
-        while let Some(folder) = folders.pop() {
-            let mut command = self.curl(&folder);
+        walk(prefix, |folder| {
+            let mut command = self.curl(folder);
             command.args(["-X", "MLSD"]);
             let listing = match command.output()? {
                 output if output.status.success() => String::from_utf8(output.stdout)?,
-                output if output.status.code() == Some(CURL_REMOTE_ACCESS_DENIED) => continue,
+                output if output.status.code() == Some(CURL_REMOTE_ACCESS_DENIED) => {
+                    return Ok(Vec::new());
+                }
                 output => bail!(
                     "FTP MLSD {folder}: curl failed ({}): {}",
                     output.status,
                     String::from_utf8_lossy(&output.stderr).trim()
                 ),
             };
-            for line in listing.lines() {
-                // `type=file;size=5;modify=…; name`
-                let Some((facts, name)) = line.split_once(' ') else {
-                    continue;
-                };
-                let kind = facts
-                    .split(';')
-                    .find_map(|fact| fact.strip_prefix("type=").or(fact.strip_prefix("Type=")))
-                    .unwrap_or_default()
-                    .to_ascii_lowercase();
-                let path = format!("{folder}{name}");
-                match kind.as_str() {
-                    "dir" => {
-                        let folder = format!("{path}/");
-                        if folder.starts_with(prefix) || prefix.starts_with(&folder) {
-                            folders.push(folder);
-                        }
+            Ok(listing
+                .lines()
+                .filter_map(|line| {
+                    // `type=file;size=5;modify=…; name`
+                    let (facts, name) = line.split_once(' ')?;
+                    let kind = facts
+                        .split(';')
+                        .find_map(|fact| fact.strip_prefix("type=").or(fact.strip_prefix("Type=")))?
+                        .to_ascii_lowercase();
+                    match kind.as_str() {
+                        "dir" => Some(Entry::Folder(name.to_owned())),
+                        "file" => Some(Entry::File(name.to_owned())),
+                        _ => None,
                     }
-                    "file" if path.starts_with(prefix) => found.push(path),
-                    _ => {}
-                }
-            }
-        }
-        found.sort();
-        Ok(found)
+                })
+                .collect())
+        })
     }
 }
 
@@ -492,45 +521,31 @@ impl SftpTarget {
     /// The paths of the files starting with `prefix` (its folder is walked recursively
     /// with `ls -la`), sorted.
     pub fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let prefix = prefix.trim_start_matches('/');
-        let top = prefix.rfind('/').map_or("", |slash| &prefix[..=slash]);
-        let mut found = Vec::new();
-        let mut folders = vec![top.to_owned()];
-        while let Some(folder) = folders.pop() {
+        walk(prefix, |folder| {
             // `-`: a missing folder lists nothing (a failed login still fails).
             let listing = self
                 .batch(&format!(
                     "-ls -la {}\n",
-                    Self::word(if folder.is_empty() { "." } else { &folder })?
+                    Self::word(if folder.is_empty() { "." } else { folder })?
                 ))
                 .with_context(|| format!("SFTP ls {folder}"))?;
-            for line in String::from_utf8(listing)?.lines() {
-                let Some((kind, name)) = Self::entry(line) else {
-                    continue;
-                };
-                // `sftp` shows the folder's path before each name.
-                let name = Path::new(name)
-                    .file_name()
-                    .map(|name| name.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if name.is_empty() || name == "." || name == ".." {
-                    continue;
-                }
-                let path = format!("{folder}{name}");
-                match kind {
-                    'd' => {
-                        let folder = format!("{path}/");
-                        if folder.starts_with(prefix) || prefix.starts_with(&folder) {
-                            folders.push(folder);
-                        }
+            Ok(String::from_utf8(listing)?
+                .lines()
+                .filter_map(|line| {
+                    let (kind, name) = Self::entry(line)?;
+                    // `sftp` shows the folder's path before each name.
+                    let name = Path::new(name).file_name()?.to_string_lossy().into_owned();
+                    if name == "." || name == ".." {
+                        return None;
                     }
-                    '-' if path.starts_with(prefix) => found.push(path),
-                    _ => {}
-                }
-            }
-        }
-        found.sort();
-        Ok(found)
+                    match kind {
+                        'd' => Some(Entry::Folder(name)),
+                        '-' => Some(Entry::File(name)),
+                        _ => None,
+                    }
+                })
+                .collect())
+        })
     }
 
     /// The type (`d`, `-`, `l`…) and name of a line of `ls -l`:

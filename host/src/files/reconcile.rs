@@ -6,7 +6,7 @@
 //! delete failed half-way, objects lost or changed outside the service. [`recompute`] lists
 //! what storage holds and makes the records agree with it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use serde::Serialize;
@@ -211,7 +211,7 @@ pub async fn recompute(
             Some(_) => {}
         }
     }
-    let owned: std::collections::HashSet<&str> = records
+    let owned: HashSet<&str> = records
         .iter()
         .map(|record| record.key.as_str())
         .chain(pending.iter().map(String::as_str))
@@ -227,8 +227,13 @@ pub async fn recompute(
     report.orphans = orphans.len() as u64;
     report.orphan_bytes = orphans.iter().map(|object| object.size).sum();
     if !dry_run {
-        for object in &orphans {
-            storage.delete(&object.key).await?;
+        if name.is_none() {
+            // Everything under a deleted organisation's prefix is left over.
+            storage.delete_org(org_id).await?;
+        } else {
+            for object in &orphans {
+                storage.delete(&object.key).await?;
+            }
         }
         let (lost, sizes) = (missing.clone(), resized.clone());
         db.run(move |conn| {
@@ -251,9 +256,10 @@ pub async fn recompute(
         report.bytes_used = usage.bytes_used;
         report.file_count = usage.file_count;
     } else {
+        let missing: HashSet<&str> = missing.iter().map(String::as_str).collect();
         let kept = records
             .iter()
-            .filter(|record| !missing.contains(&record.id));
+            .filter(|record| !missing.contains(record.id.as_str()));
         let resized: HashMap<&str, u64> = resized
             .iter()
             .map(|(id, size)| (id.as_str(), *size))
@@ -265,9 +271,6 @@ pub async fn recompute(
                 .copied()
                 .unwrap_or(record.size);
         }
-    }
-    if name.is_none() && !dry_run && !objects.is_empty() {
-        storage.delete_org(org_id).await?;
     }
     Ok(report)
 }

@@ -105,13 +105,29 @@ impl Policy {
             .find(org_id)
             .select((orgs::kind, orgs::expires_at, orgs::retention))
             .first(conn)?;
+        Ok(Self::new(
+            config,
+            &kind,
+            expires_at,
+            OrgRetention::from_column(own.as_deref()),
+        ))
+    }
+
+    /// The policy of an organisation of `kind` that ends at `expires_at` (anonymous
+    /// sessions) and has its own policy `own`.
+    pub fn new(
+        config: &RetentionConfig,
+        kind: &str,
+        expires_at: Option<NaiveDateTime>,
+        own: OrgRetention,
+    ) -> Self {
         let anonymous = kind == "anonymous";
-        Ok(Self {
+        Self {
             config: *config,
             anonymous,
-            own: OrgRetention::from_column(own.as_deref()),
+            own,
             session_end: expires_at.filter(|_| anonymous),
-        })
+        }
     }
 
     /// How long files of `visibility` are kept.

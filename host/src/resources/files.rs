@@ -135,16 +135,17 @@ impl Resource for Files {
         if let Some(max_downloads) = body.get("max_downloads") {
             row.max_downloads = max_downloads.as_i64();
         }
+        // How long the file is kept follows its visibility.
+        row.expires_at = crate::files::retention::expiry(
+            conn,
+            &ctx.state.config().retention,
+            &row.org_id,
+            &row.visibility,
+            row.created_at,
+        )
+        .map_err(crate::db::DbError::from)?;
         row.updated_at = ctx.now;
-        let saved = save(conn, row)?;
-        // The visibility may have changed, and with it how long the file is kept.
-        crate::files::retention::refresh_file(conn, &ctx.state.config().retention, &saved.id)
-            .map_err(crate::db::DbError::from)?;
-        Ok(files::table
-            .find(&saved.id)
-            .select(FileRow::as_select())
-            .first(conn)
-            .map_err(crate::db::DbError::from)?)
+        save(conn, row)
     }
 }
 

@@ -178,13 +178,14 @@ type OrgRow = (
 fn view(conn: &mut DbConnection, state: &AppState, row: OrgRow) -> Result<OrgView, DbError> {
     let (id, name, kind, created_at, expires_at, quota, retention) = row;
     let usage = crate::files::usage(conn, &id, &state.config().files)?;
-    let policy = Policy::of_org(conn, &state.config().retention, &id)?;
+    let own = OrgRetention::from_column(retention.as_deref());
+    let policy = Policy::new(&state.config().retention, &kind, expires_at, own.clone());
     Ok(OrgView {
         usage,
         quota_bytes: usage.quota_bytes,
         quota_override: quota.and_then(|bytes| u64::try_from(bytes).ok()),
         retention: policy.lifetimes(),
-        retention_override: OrgRetention::from_column(retention.as_deref()),
+        retention_override: own,
         id,
         name,
         kind,
@@ -229,16 +230,9 @@ fn load(conn: &mut DbConnection, state: &AppState, org_id: &str) -> ApiResult<Or
     Ok(view(conn, state, row)?)
 }
 
+/// Fails with 403 unless the caller is a superuser.
 fn superuser(caller: &Caller, what: &str) -> ApiResult<()> {
-    let identity = caller.identity()?;
-    if identity.is_superuser() {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::Forbidden,
-            format!("only superusers may {what}"),
-        ))
-    }
+    caller.identity()?.require_role(&[], what)
 }
 
 async fn list(

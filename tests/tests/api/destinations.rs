@@ -150,6 +150,15 @@ fn start(backend: Backend, allow_private: bool) -> Result<(tempfile::TempDir, Se
     Ok((home, server, auth))
 }
 
+/// The path of a destination record as the API answered it.
+fn destination_path(record: &Value) -> String {
+    format!(
+        "/api/destinations/{}/{}",
+        record["org_id"].as_str().unwrap_or_default(),
+        record["id"].as_str().unwrap_or_default()
+    )
+}
+
 fn ensure_secret_free(what: &str, text: &str, secrets: &[String]) -> Result<()> {
     for secret in secrets {
         ensure!(
@@ -179,11 +188,7 @@ fn outputs_reach_every_service_and_read_back_the_same(backend: Backend) -> Resul
             &created.to_string(),
             &services.secrets(),
         )?;
-        let path = format!(
-            "/api/destinations/{}/{}",
-            created["org_id"].as_str().unwrap_or_default(),
-            created["id"].as_str().unwrap_or_default()
-        );
+        let path = destination_path(&created);
         let tested = server.expect("POST", &format!("{path}/test"), &auth, Some(json!({})), 200)?;
         ensure!(tested["ok"] == true, "{}: {tested}", created["type"]);
         ids.push((
@@ -490,11 +495,7 @@ fn bad_destinations_are_refused_with_what_to_fix() -> Result<()> {
                     "credentials": {"access_key_id": services.s3.access_key_id, "secret_access_key": "wrong-secret-value"}})),
         201,
     )?;
-    let path = format!(
-        "/api/destinations/{}/{}",
-        local["org_id"].as_str().unwrap_or_default(),
-        local["id"].as_str().unwrap_or_default()
-    );
+    let path = destination_path(&local);
     let refused = server.call("POST", &format!("{path}/test"), &auth, Some(json!({})))?;
     assert_problem(refused, 422, "address_not_allowed")?;
 
@@ -571,11 +572,7 @@ fn a_wrong_secret_fails_the_test_and_the_output_without_showing_it() -> Result<(
                     "credentials": {"access_key_id": services.s3.access_key_id, "secret_access_key": wrong}})),
         201,
     )?;
-    let path = format!(
-        "/api/destinations/{}/{}",
-        created["org_id"].as_str().unwrap_or_default(),
-        created["id"].as_str().unwrap_or_default()
-    );
+    let path = destination_path(&created);
     let refused = server.call("POST", &format!("{path}/test"), &auth, Some(json!({})))?;
     let problem = assert_problem(refused, 502, "destination_failed")?;
     ensure!(!problem.to_string().contains(wrong), "{problem}");
@@ -656,11 +653,7 @@ fn an_sftp_key_that_is_not_authorised_fails_the_test_without_showing_it() -> Res
     )?;
     ensure!(created["has_credentials"] == true, "{created}");
     ensure_secret_free("the created destination", &created.to_string(), &secrets)?;
-    let path = format!(
-        "/api/destinations/{}/{}",
-        created["org_id"].as_str().unwrap_or_default(),
-        created["id"].as_str().unwrap_or_default()
-    );
+    let path = destination_path(&created);
     let refused = server.call("POST", &format!("{path}/test"), &auth, Some(json!({})))?;
     let problem = assert_problem(refused, 502, "destination_failed")?;
     ensure_secret_free("the problem", &problem.to_string(), &secrets)?;
