@@ -349,6 +349,23 @@ fn build_plugins(dest: &Path, with_fixtures: bool) -> Result<Vec<PathBuf>> {
     Ok(built)
 }
 
+/// Builds the image plugin natively (feature `native`): the reference its WebAssembly build
+/// is measured and checked against. Returns the library.
+fn build_native_image() -> Result<PathBuf> {
+    step("building the image plugin natively (feature `native`), to compare with its wasm build");
+    run(cargo().args([
+        "build",
+        "--locked",
+        "--profile",
+        "plugin",
+        "-p",
+        "metamorph-plugin-image",
+        "--features",
+        "native",
+    ]))?;
+    Ok(target_dir().join("plugin/libmetamorph_plugin_image.so"))
+}
+
 /// What `build` produced.
 struct Built {
     binary: PathBuf,
@@ -441,6 +458,11 @@ fn test() -> Result<()> {
     run(cargo().args(["build", "--locked", "-p", "metamorph"]))?;
     let test_plugins = target_dir().join("test-plugins");
     build_plugins(&test_plugins, true)?;
+    let image_native = build_native_image()?;
+    std::fs::copy(
+        &image_native,
+        test_plugins.join("libmetamorph_plugin_image.so"),
+    )?;
 
     let servers = TestServers::start()?;
 
@@ -828,17 +850,7 @@ fn bench_plugins() -> Result<()> {
     let plugins = root.join("plugins");
     let _ = std::fs::remove_dir_all(&plugins);
     build_plugins(&built, false)?;
-    step("building the image plugin natively (feature `native`), to compare with its wasm build");
-    run(cargo().args([
-        "build",
-        "--locked",
-        "--profile",
-        "plugin",
-        "-p",
-        "metamorph-plugin-image",
-        "--features",
-        "native",
-    ]))?;
+    let image_native = build_native_image()?;
     let place = |from: &Path, folder: &str, name: &str| -> Result<()> {
         let dir = plugins.join(folder);
         std::fs::create_dir_all(&dir)?;
@@ -847,7 +859,6 @@ fn bench_plugins() -> Result<()> {
         Ok(())
     };
     let image_wasm = built.join("metamorph_plugin_image.wasm");
-    let image_native = target_dir().join("plugin/libmetamorph_plugin_image.so");
     place(&image_wasm, "wasm", "metamorph_plugin_image.wasm")?;
     place(&image_native, "native", "libmetamorph_plugin_image.so")?;
     place(

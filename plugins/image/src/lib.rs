@@ -88,7 +88,7 @@ impl Converter for ImagePlugin {
         let target = pipeline::format(&request.target)?;
         let settings = pipeline::settings(request, target)?;
         let image = pipeline::decode(input, source, settings.auto_orient)?;
-        let image = pipeline::resize(image, &settings);
+        let image = pipeline::resize(image, &settings)?;
         pipeline::encode(&image, target, &settings, output)
     }
 

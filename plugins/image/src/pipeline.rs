@@ -2,6 +2,7 @@
 
 use std::io::{BufWriter, Cursor, Write};
 
+use fast_image_resize::{FilterType as ResizeFilter, ResizeAlg, ResizeOptions, Resizer};
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::codecs::webp::WebPEncoder;
 use image::error::{ImageError, LimitErrorKind};
@@ -175,35 +176,74 @@ pub(crate) fn decode(
     Ok(image)
 }
 
-fn filter(filter: Filter) -> FilterType {
+fn algorithm(filter: Filter) -> ResizeAlg {
     match filter {
-        Filter::Nearest => FilterType::Nearest,
-        Filter::Triangle => FilterType::Triangle,
-        Filter::Catmullrom => FilterType::CatmullRom,
-        Filter::Lanczos3 => FilterType::Lanczos3,
+        Filter::Nearest => ResizeAlg::Nearest,
+        Filter::Triangle => ResizeAlg::Convolution(ResizeFilter::Bilinear),
+        Filter::Catmullrom => ResizeAlg::Convolution(ResizeFilter::CatmullRom),
+        Filter::Lanczos3 => ResizeAlg::Convolution(ResizeFilter::Lanczos3),
     }
 }
 
-/// Resizes as the settings ask (or leaves the image as it is).
-pub(crate) fn resize(image: DynamicImage, settings: &Settings) -> DynamicImage {
+/// Resizes as the settings ask (or leaves the image as it is), with `fast_image_resize`:
+/// SIMD convolution on x86, Arm and WebAssembly alike, alpha premultiplied while it mixes.
+pub(crate) fn resize(
+    image: DynamicImage,
+    settings: &Settings,
+) -> Result<DynamicImage, ConvertError> {
     let (width, height) = (image.width(), image.height());
-    let kernel = filter(settings.filter);
-    match (settings.width, settings.height) {
-        (None, None) => image,
-        (Some(w), None) => {
-            let h = scaled(height, w, width);
-            image.resize_exact(w, h, kernel)
-        }
-        (None, Some(h)) => {
-            let w = scaled(width, h, height);
-            image.resize_exact(w, h, kernel)
-        }
+    let (target, crop) = match (settings.width, settings.height) {
+        (None, None) => return Ok(image),
+        (Some(w), None) => ((w, scaled(height, w, width)), false),
+        (None, Some(h)) => ((scaled(width, h, height), h), false),
         (Some(w), Some(h)) => match settings.fit {
-            Fit::Contain => image.resize(w, h, kernel),
-            Fit::Cover => image.resize_to_fill(w, h, kernel),
-            Fit::Fill => image.resize_exact(w, h, kernel),
+            Fit::Contain => (contained(width, height, w, h), false),
+            Fit::Cover => ((w, h), true),
+            Fit::Fill => ((w, h), false),
         },
-    }
+    };
+    let options = ResizeOptions::new().resize_alg(algorithm(settings.filter));
+    // Cover: the centre of the source with the target's proportions fills the target.
+    let options = if crop {
+        options.fit_into_destination(Some((0.5, 0.5)))
+    } else {
+        options
+    };
+    // Pixel layouts the resizer has no kernels for are resized as 8- or 16-bit RGBA.
+    let source = match image {
+        DynamicImage::ImageLuma8(_)
+        | DynamicImage::ImageLumaA8(_)
+        | DynamicImage::ImageRgb8(_)
+        | DynamicImage::ImageRgba8(_)
+        | DynamicImage::ImageLuma16(_)
+        | DynamicImage::ImageLumaA16(_)
+        | DynamicImage::ImageRgb16(_)
+        | DynamicImage::ImageRgba16(_)
+        | DynamicImage::ImageRgb32F(_)
+        | DynamicImage::ImageRgba32F(_) => image,
+        other => DynamicImage::ImageRgba16(other.to_rgba16()),
+    };
+    let mut resized = DynamicImage::new(target.0, target.1, source.color());
+    Resizer::new()
+        .resize(&source, &mut resized, &options)
+        .map_err(|error| ConvertError::internal(format!("cannot resize the image: {error}")))?;
+    Ok(resized)
+}
+
+/// The largest size with the image's proportions that fits in `w × h` (at least 1×1).
+fn contained(width: u32, height: u32, w: u32, h: u32) -> (u32, u32) {
+    let ratio = (f64::from(w) / f64::from(width)).min(f64::from(h) / f64::from(height));
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a whole number in 1..=limit"
+    )]
+    let side = |side: u32, limit: u32| {
+        (f64::from(side) * ratio)
+            .round()
+            .clamp(1.0, f64::from(limit)) as u32
+    };
+    (side(width, w), side(height, h))
 }
 
 /// `side × target / reference`, rounded, at least 1.

@@ -1,0 +1,236 @@
+/*
+ * Copyright (c) 2025.
+ *
+ * This software is free software;
+ *
+ * You can redistribute it or modify it under terms of the MIT, Apache License or Zlib license
+ */
+
+//! WebAssembly SIMD128 color conversion routines, modelled on `neon64.rs`.
+//!
+//! The maths is the one of `scalar.rs`, carried out on `i32` lanes: every
+//! intermediate value fits in an `i32` so the result is bit identical to it.
+//! The widening multiply-accumulates are done with `i32x4.dot_i16x8_s`
+//! (`pmaddwd` on x86), which multiplies adjacent pairs of `i16` lanes and adds
+//! each pair: interleaving Y with Cr (or Cb) gives `y * Y_CF + cr * CR_CF` in one
+//! instruction.
+//!
+//! There is no `vst3`/`vst4` equivalent, so the planar R, G and B vectors are
+//! interleaved with byte shuffles before being stored.
+
+#![cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#![allow(clippy::wildcard_imports)]
+
+use core::arch::wasm32::*;
+
+use crate::color_convert::scalar::{
+    CB_CF, CR_CF, C_G_CB_COEF_2, C_G_CR_COEF_1, YUV_PREC, YUV_RND, Y_CF
+};
+
+/// Load 16 `i16`s as two `i16x8` vectors
+#[inline(always)]
+fn load_16(v: &[i16; 16]) -> (v128, v128) {
+    // SAFETY: `v` is 16 i16s (32 bytes) long and v128.load has no alignment requirement.
+    unsafe { (v128_load(v.as_ptr().cast()), v128_load(v[8..].as_ptr().cast())) }
+}
+
+/// `(x0 + x1 + x2 + rounding) >> YUV_PREC` on two `i32x4` halves, narrowed to `i16x8`
+/// with signed saturation (the saturation does not change the final clamp to 0..=255).
+#[inline(always)]
+fn finish(lo: v128, hi: v128) -> v128 {
+    let rnd = i32x4_splat(i32::from(YUV_RND));
+    let shift = YUV_PREC as u32;
+    i16x8_narrow_i32x4(
+        i32x4_shr(i32x4_add(lo, rnd), shift),
+        i32x4_shr(i32x4_add(hi, rnd), shift)
+    )
+}
+
+/// Convert 8 pixels, returns R, G and B as `i16x8` (unclamped, but saturated to i16)
+#[inline(always)]
+fn ycbcr_to_rgb_8(y: v128, cb: v128, cr: v128) -> (v128, v128, v128) {
+    // Pairs of coefficients for `i32x4_dot_i16x8`, against interleaved (y, cr) or
+    // (y, cb) lanes.
+    let c_r = i32x4_splat(pair(Y_CF, CR_CF));
+    let c_b = i32x4_splat(pair(Y_CF, CB_CF));
+    let c_g_cr = i32x4_splat(pair(Y_CF, C_G_CR_COEF_1));
+    let c_g_cb = i32x4_splat(pair(0, C_G_CB_COEF_2));
+
+    // Wrapping i16 subtraction, as the scalar `cb - 128`
+    let cb = i16x8_sub(cb, i16x8_splat(128));
+    let cr = i16x8_sub(cr, i16x8_splat(128));
+
+    // y0 cr0 y1 cr1 ... for pixels 0..4 and 4..8
+    let y_cr_lo = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(y, cr);
+    let y_cr_hi = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(y, cr);
+    let y_cb_lo = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(y, cb);
+    let y_cb_hi = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(y, cb);
+
+    // r = y * Y_CF + cr * CR_CF
+    let r = finish(i32x4_dot_i16x8(y_cr_lo, c_r), i32x4_dot_i16x8(y_cr_hi, c_r));
+    // b = y * Y_CF + cb * CB_CF
+    let b = finish(i32x4_dot_i16x8(y_cb_lo, c_b), i32x4_dot_i16x8(y_cb_hi, c_b));
+    // g = (y * Y_CF + cr * C_G_CR_COEF_1) + (y * 0 + cb * C_G_CB_COEF_2)
+    let g = finish(
+        i32x4_add(i32x4_dot_i16x8(y_cr_lo, c_g_cr), i32x4_dot_i16x8(y_cb_lo, c_g_cb)),
+        i32x4_add(i32x4_dot_i16x8(y_cr_hi, c_g_cr), i32x4_dot_i16x8(y_cb_hi, c_g_cb))
+    );
+    (r, g, b)
+}
+
+/// Two `i16` coefficients packed in the `i32` lane layout `i32x4_dot_i16x8` expects:
+/// `a` multiplies the even `i16` lane, `b` the odd one.
+const fn pair(a: i16, b: i16) -> i32 {
+    (a as u16 as i32) | ((b as u16 as i32) << 16)
+}
+
+/// Convert 16 pixels, returns R, G and B clamped to 0..=255 as `u8x16`
+#[inline(always)]
+fn ycbcr_to_rgb_16(y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16]) -> (v128, v128, v128) {
+    let (y0, y1) = load_16(y);
+    let (cb0, cb1) = load_16(cb);
+    let (cr0, cr1) = load_16(cr);
+
+    let (r0, g0, b0) = ycbcr_to_rgb_8(y0, cb0, cr0);
+    let (r1, g1, b1) = ycbcr_to_rgb_8(y1, cb1, cr1);
+
+    // Signed -> unsigned saturating narrowing: the clamp to 0..=255
+    (
+        u8x16_narrow_i16x8(r0, r1),
+        u8x16_narrow_i16x8(g0, g1),
+        u8x16_narrow_i16x8(b0, b1)
+    )
+}
+
+/// Interleave three planes of 16 bytes into 16 three byte pixels (what NEON's `vst3q_u8`
+/// does), in two rounds of two input shuffles per output vector.
+#[inline(always)]
+fn interleave_3(a: v128, b: v128, c: v128) -> [v128; 3] {
+    // Bytes of `a` and `b` in place, holes (index 0, overwritten below) for `c`.
+    let ab0 = i8x16_shuffle::<0, 16, 0, 1, 17, 0, 2, 18, 0, 3, 19, 0, 4, 20, 0, 5>(a, b);
+    let ab1 = i8x16_shuffle::<21, 0, 6, 22, 0, 7, 23, 0, 8, 24, 0, 9, 25, 0, 10, 26>(a, b);
+    let ab2 = i8x16_shuffle::<0, 11, 27, 0, 12, 28, 0, 13, 29, 0, 14, 30, 0, 15, 31, 0>(a, b);
+
+    // a0 b0 c0 a1 b1 c1 a2 b2 c2 a3 b3 c3 a4 b4 c4 a5
+    let out0 = i8x16_shuffle::<0, 1, 16, 3, 4, 17, 6, 7, 18, 9, 10, 19, 12, 13, 20, 15>(ab0, c);
+    // b5 c5 a6 b6 c6 a7 b7 c7 a8 b8 c8 a9 b9 c9 a10 b10
+    let out1 = i8x16_shuffle::<0, 21, 2, 3, 22, 5, 6, 23, 8, 9, 24, 11, 12, 25, 14, 15>(ab1, c);
+    // c10 a11 b11 c11 a12 b12 c12 a13 b13 c13 a14 b14 c14 a15 b15 c15
+    let out2 = i8x16_shuffle::<26, 1, 2, 27, 4, 5, 28, 7, 8, 29, 10, 11, 30, 13, 14, 31>(ab2, c);
+
+    [out0, out1, out2]
+}
+
+/// Interleave four planes of 16 bytes into 16 four byte pixels (what NEON's `vst4q_u8`
+/// does), with byte then 16 bit unpacks.
+#[inline(always)]
+fn interleave_4(a: v128, b: v128, c: v128, d: v128) -> [v128; 4] {
+    let ab_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b);
+    let ab_hi =
+        i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(a, b);
+    let cd_lo = i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(c, d);
+    let cd_hi =
+        i8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(c, d);
+
+    [
+        i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_lo, cd_lo),
+        i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_lo, cd_lo),
+        i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_hi, cd_hi),
+        i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_hi, cd_hi)
+    ]
+}
+
+/// Store `N` vectors to `output[*pos..]` and advance `pos`.
+///
+/// Panics if `output` is too small, like the scalar functions.
+#[inline(always)]
+fn store<const N: usize>(vectors: [v128; N], output: &mut [u8], pos: &mut usize) {
+    let out = output
+        .get_mut(*pos..*pos + N * 16)
+        .expect("Slice to small cannot write");
+    for (v, chunk) in vectors.iter().zip(out.chunks_exact_mut(16)) {
+        // SAFETY: `chunk` is 16 bytes long; v128.store has no alignment requirement.
+        unsafe { v128_store(chunk.as_mut_ptr().cast(), *v) }
+    }
+    *pos += N * 16;
+}
+
+/// Convert YCbCr to RGB/BGR
+///
+/// Converts to RGB if const BGRA is false
+///
+/// Converts to BGR if const BGRA is true
+pub fn ycbcr_to_rgb_wasm<const BGRA: bool>(
+    y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], offset: &mut usize
+) {
+    let (r, g, b) = ycbcr_to_rgb_16(y, cb, cr);
+    let pixels = if BGRA { interleave_3(b, g, r) } else { interleave_3(r, g, b) };
+    store(pixels, out, offset);
+}
+
+/// Convert YCbCr to RGBA/BGRA
+///
+/// Converts to RGBA if const BGRA is false
+///
+/// Converts to BGRA if const BGRA is true
+pub fn ycbcr_to_rgba_wasm<const BGRA: bool>(
+    y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], offset: &mut usize
+) {
+    let (r, g, b) = ycbcr_to_rgb_16(y, cb, cr);
+    let alpha = u8x16_splat(255);
+    let pixels = if BGRA { interleave_4(b, g, r, alpha) } else { interleave_4(r, g, b, alpha) };
+    store(pixels, out, offset);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::color_convert::scalar::{
+        ycbcr_to_rgb_inner_16_scalar, ycbcr_to_rgba_inner_16_scalar
+    };
+
+    #[test]
+    fn interleave_3_is_vst3() {
+        let a = u8x16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        let b = u8x16_add(a, u8x16_splat(100));
+        let c = u8x16_add(a, u8x16_splat(200));
+        let mut out = [0u8; 48];
+        store(interleave_3(a, b, c), &mut out, &mut 0);
+        for (i, px) in out.chunks_exact(3).enumerate() {
+            assert_eq!(px, [i as u8, i as u8 + 100, i as u8 + 200]);
+        }
+    }
+
+    #[test]
+    fn wasm_matches_scalar() {
+        // Every combination of a few interesting values, including out of range
+        // ones that saturate (but not so far out that the scalar `cb - 128` overflows)
+        let values: [i16; 16] = [
+            0, 1, 16, 64, 127, 128, 129, 200, 235, 254, 255, 256, -1, -300, i16::MIN + 128, i16::MAX
+        ];
+        for &y in &values {
+            for &cb in &values {
+                let y_in: [i16; 16] = core::array::from_fn(|i| y.wrapping_add(i as i16));
+                let cb_in = [cb; 16];
+                let cr_in = values;
+
+                let mut a = [0u8; 64 + 3];
+                let mut b = [0u8; 64 + 3];
+                macro_rules! check {
+                    ($scalar:expr, $wasm:expr, $len:expr) => {
+                        let (mut pa, mut pb) = (3, 3);
+                        $scalar(&y_in, &cb_in, &cr_in, &mut a, &mut pa);
+                        $wasm(&y_in, &cb_in, &cr_in, &mut b, &mut pb);
+                        assert_eq!(pa, 3 + $len);
+                        assert_eq!(pb, 3 + $len);
+                        assert_eq!(a, b);
+                    };
+                }
+                check!(ycbcr_to_rgb_inner_16_scalar::<false>, ycbcr_to_rgb_wasm::<false>, 48);
+                check!(ycbcr_to_rgb_inner_16_scalar::<true>, ycbcr_to_rgb_wasm::<true>, 48);
+                check!(ycbcr_to_rgba_inner_16_scalar::<false>, ycbcr_to_rgba_wasm::<false>, 64);
+                check!(ycbcr_to_rgba_inner_16_scalar::<true>, ycbcr_to_rgba_wasm::<true>, 64);
+            }
+        }
+    }
+}
