@@ -101,9 +101,9 @@ pub(super) fn endpoints(state: &AppState) -> Vec<Endpoint> {
             .summary("admin", "Deletes every stored file of an organisation")
             .description(
                 "Cancels the organisation's unfinished jobs, deletes all its file records and \
-             every object under its storage prefix, then recomputes its usage from storage. \
-             Answers what was removed. The organisation, its users and its jobs' records \
-             stay. Superusers only.",
+                 every object under its storage prefix, then recomputes its usage from \
+                 storage. Answers what was removed. The organisation, its users and its jobs' \
+                 records stay. Superusers only.",
             )
             .authenticated(RateClass::Write)
             .audited("orgs", "purge")

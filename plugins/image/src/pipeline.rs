@@ -6,7 +6,6 @@ use fast_image_resize::{FilterType as ResizeFilter, ResizeAlg, ResizeOptions, Re
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::codecs::webp::WebPEncoder;
 use image::error::{ImageError, LimitErrorKind};
-use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, Rgb, RgbImage};
 use metamorph_plugin_api::{ConvertError, Input, Output, Request};
 
@@ -192,7 +191,7 @@ pub(crate) fn resize(
     settings: &Settings,
 ) -> Result<DynamicImage, ConvertError> {
     let (width, height) = (image.width(), image.height());
-    let (target, crop) = match (settings.width, settings.height) {
+    let (size, crop) = match (settings.width, settings.height) {
         (None, None) => return Ok(image),
         (Some(w), None) => ((w, scaled(height, w, width)), false),
         (None, Some(h)) => ((scaled(width, h, height), h), false),
@@ -202,14 +201,25 @@ pub(crate) fn resize(
             Fit::Fill => ((w, h), false),
         },
     };
-    let options = ResizeOptions::new().resize_alg(algorithm(settings.filter));
-    // Cover: the centre of the source with the target's proportions fills the target.
+    resize_to(image, size, crop, settings.filter)
+}
+
+/// Resizes to `size`; with `crop`, the centre of the image with the proportions of `size`
+/// fills it (cover), otherwise the whole image is stretched to it.
+fn resize_to(
+    image: DynamicImage,
+    (width, height): (u32, u32),
+    crop: bool,
+    filter: Filter,
+) -> Result<DynamicImage, ConvertError> {
+    let options = ResizeOptions::new().resize_alg(algorithm(filter));
     let options = if crop {
         options.fit_into_destination(Some((0.5, 0.5)))
     } else {
         options
     };
-    // Pixel layouts the resizer has no kernels for are resized as 8- or 16-bit RGBA.
+    // `DynamicImage` is non-exhaustive: a pixel layout added to it later is resized as
+    // 16-bit RGBA.
     let source = match image {
         DynamicImage::ImageLuma8(_)
         | DynamicImage::ImageLumaA8(_)
@@ -223,7 +233,7 @@ pub(crate) fn resize(
         | DynamicImage::ImageRgba32F(_) => image,
         other => DynamicImage::ImageRgba16(other.to_rgba16()),
     };
-    let mut resized = DynamicImage::new(target.0, target.1, source.color());
+    let mut resized = DynamicImage::new(width, height, source.color());
     Resizer::new()
         .resize(&source, &mut resized, &options)
         .map_err(|error| ConvertError::internal(format!("cannot resize the image: {error}")))?;
@@ -323,7 +333,8 @@ pub(crate) fn encode(
         ImageFormat::Ico => {
             // Icons hold at most 256×256.
             let icon = if image.width() > 256 || image.height() > 256 {
-                image.resize(256, 256, FilterType::CatmullRom)
+                let size = contained(image.width(), image.height(), 256, 256);
+                resize_to(image.clone(), size, false, Filter::Catmullrom)?
             } else {
                 image.clone()
             };
