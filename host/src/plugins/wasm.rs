@@ -44,9 +44,15 @@ use self::metamorph::plugin::types as wit;
 /// How often the engine's epoch advances: the granularity of time limits.
 pub const TICK: Duration = Duration::from_millis(10);
 
-/// Most WebAssembly instances alive at once (the pooling allocator's size).
+/// Bumped whenever a patch under `vendor/` changes the machine code wasmtime generates
+/// (`vendor/wasmtime-internal-cranelift`): artifacts cached by an earlier build are then
+/// compiled again instead of being loaded. wasmtime's own compatibility hash only covers its
+/// version and configuration.
+const CODE_GENERATOR_REVISION: u32 = 1;
+
 /// Bytes of each pooled memory kept mapped between tasks (see `linear_memory_keep_resident`).
 const KEEP_RESIDENT: usize = 64 << 20;
+/// Most WebAssembly instances alive at once (the pooling allocator's size).
 const MAX_INSTANCES: u32 = 64;
 
 /// What a task's store holds.
@@ -107,7 +113,10 @@ pub struct WasmEngine {
 
 impl WasmEngine {
     /// Builds the engine: Cranelift optimising for speed, SIMD on, the pooling allocator
-    /// sized for `max_memory` per instance, epoch interruption with a ticker thread.
+    /// sized for `max_memory` per instance, epoch interruption with a ticker thread. The
+    /// patched code generator under `vendor/` makes every epoch check trap in place at the
+    /// deadline set before each call, rather than call into the runtime (which made loops
+    /// spill their registers).
     pub fn new(cache_dir: PathBuf, max_memory: u64) -> anyhow::Result<Arc<Self>> {
         let max_memory = usize::try_from(max_memory).unwrap_or(usize::MAX);
         let mut pooling = PoolingAllocationConfig::default();
@@ -158,12 +167,14 @@ impl WasmEngine {
         }))
     }
 
-    /// The artifact cache key of a component: its content and this engine's config.
+    /// The artifact cache key of a component: its content, this engine's config and the
+    /// revision of the patched code generator.
     fn artifact_path(&self, wasm: &[u8]) -> PathBuf {
         let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
         self.engine
             .precompile_compatibility_hash()
             .hash(&mut engine_hash);
+        CODE_GENERATOR_REVISION.hash(&mut engine_hash);
         let digest = Sha256::digest(wasm);
         let content: String = digest
             .iter()

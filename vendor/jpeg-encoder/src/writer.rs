@@ -364,27 +364,39 @@ impl<W: JfifWrite> JfifWriter<W> {
         end: usize,
         ac_table: &HuffmanTable,
     ) -> Result<(), EncodingError> {
-        let mut zero_run = 0;
+        // One bit per non-zero coefficient of `start..end`, so the loop below visits only
+        // those (a typical block has a handful among 63) instead of testing every one.
+        let mut nonzero: u64 = 0;
+        for (i, &value) in block.data.iter().enumerate() {
+            nonzero |= u64::from(value != 0) << i;
+        }
+        let below_end = if end >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << end) - 1
+        };
+        nonzero &= below_end & (u64::MAX << start);
 
-        for &value in &block.data[start..end] {
-            if value == 0 {
-                zero_run += 1;
-            } else {
-                while zero_run > 15 {
-                    self.huffman_encode(0xF0, ac_table)?;
-                    zero_run -= 16;
-                }
+        let mut next = start;
+        while nonzero != 0 {
+            let index = nonzero.trailing_zeros() as usize;
+            nonzero &= nonzero - 1;
 
-                let (size, value) = get_code(value);
-                let symbol = (zero_run << 4) | size;
-
-                self.huffman_encode_value(size, symbol, value, ac_table)?;
-
-                zero_run = 0;
+            let mut zero_run = index - next;
+            while zero_run > 15 {
+                self.huffman_encode(0xF0, ac_table)?;
+                zero_run -= 16;
             }
+
+            let (size, value) = get_code(block.data[index]);
+            let symbol = ((zero_run as u8) << 4) | size;
+
+            self.huffman_encode_value(size, symbol, value, ac_table)?;
+
+            next = index + 1;
         }
 
-        if zero_run > 0 {
+        if next < end {
             self.huffman_encode(0x00, ac_table)?;
         }
 
