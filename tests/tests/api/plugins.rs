@@ -590,6 +590,52 @@ fn the_sandboxed_image_plugin_writes_the_same_bytes_as_its_native_build() -> Res
     Ok(())
 }
 
+/// The JPEG writer (a patched copy under `vendor/`, shared by both builds, so the test above
+/// cannot see its mistakes) keeps the picture: the output, decoded by ImageMagick, stays
+/// close to its lossless source at every quality.
+#[test]
+fn jpeg_output_stays_close_to_its_source() -> Result<()> {
+    let cli = Cli::with_plugins(&[IMAGE])?;
+    let source = cli.scratch().join("photo.png");
+    let status = Command::new("convert")
+        .arg(corpus("image/jpeg-exif-gps.jpg"))
+        .args(["-resize", "641x479!"])
+        .arg(&source)
+        .status()?;
+    ensure!(status.success(), "ImageMagick could not make the source");
+    for (quality, least) in [(95, 37.0), (75, 26.0), (30, 22.0)] {
+        let option = format!("quality={quality}");
+        let jpeg = cli.convert(&source, "jpg", &[&option])?;
+        ensure!(jpeg.success, "quality {quality}: {}", jpeg.stderr);
+        let psnr = psnr(&source, &jpeg.output)?;
+        ensure!(
+            psnr >= least,
+            "quality {quality}: the JPEG is {psnr:.1} dB from its source, below {least} dB"
+        );
+    }
+    Ok(())
+}
+
+/// ImageMagick's peak signal-to-noise ratio between two images, in decibels.
+fn psnr(a: &std::path::Path, b: &std::path::Path) -> Result<f64> {
+    let output = Command::new("compare")
+        .args(["-metric", "PSNR"])
+        .arg(a)
+        .arg(b)
+        .arg("null:")
+        .output()?;
+    let text = String::from_utf8_lossy(&output.stderr);
+    ensure!(output.status.code() != Some(2), "compare: {text}");
+    let value = text
+        .split_whitespace()
+        .next()
+        .context("compare printed nothing")?;
+    if value == "inf" {
+        return Ok(f64::INFINITY);
+    }
+    Ok(value.parse()?)
+}
+
 /// ImageMagick's largest difference of one channel between two images, in 16-bit levels.
 fn peak_error(a: &std::path::Path, b: &std::path::Path) -> Result<f64> {
     let output = Command::new("compare")
