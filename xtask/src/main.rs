@@ -870,11 +870,13 @@ fn bench_plugins() -> Result<()> {
     bench_inputs(&inputs)?;
 
     step("cargo bench --bench plugins");
+    let report = root.join("pairs.tsv");
     run(cargo()
         .args(["bench", "--locked", "-p", "metamorph", "--bench", "plugins"])
         .env("METAMORPH_BENCH_PLUGINS", &plugins)
-        .env("METAMORPH_BENCH_INPUTS", &inputs))?;
-    report_bench_ratios(PLUGIN_PAIRS)?;
+        .env("METAMORPH_BENCH_INPUTS", &inputs)
+        .env("METAMORPH_BENCH_REPORT", &report))?;
+    report_pairs(&report, PLUGIN_PAIRS)?;
     let instantiate = criterion_mean("instantiate", "image_component")?;
     println!(
         "  instantiate: {:.1} µs per task from the cached component (target: under 50 µs)",
@@ -1076,6 +1078,44 @@ fn report_bench_ratios(pairs: &[(&str, &str, &str, &str)]) -> Result<()> {
             duration(ours_ns),
             duration(reference_ns),
             ours_ns / reference_ns
+        );
+    }
+    Ok(())
+}
+
+/// Prints the paired measurements of the plugin benchmark (`host/benches/plugins.rs` writes
+/// one tab-separated line per pair: group, names, median times, the median ratio of the
+/// rounds and its quartiles, the ratio of the fastest runs, the number of rounds).
+fn report_pairs(report: &Path, pairs: &[(&str, &str, &str, &str)]) -> Result<()> {
+    let text = std::fs::read_to_string(report)
+        .with_context(|| format!("cannot read {}", report.display()))?;
+    println!(
+        "\nbenchmark ratios (lower is better; 1.00× = as fast as the reference; each round runs both, \
+         the median of the rounds' ratios is shown with its quartiles, then the ratio of the \
+         fastest runs):"
+    );
+    for (group, ours, reference, meaning) in pairs {
+        let fields: Vec<&str> = text
+            .lines()
+            .map(|line| line.split('\t').collect::<Vec<_>>())
+            .find(|fields| fields.first() == Some(group))
+            .with_context(|| format!("no measurement of {group} in {}", report.display()))?;
+        let number = |index: usize| -> Result<f64> {
+            fields
+                .get(index)
+                .context("a short line in the benchmark report")?
+                .parse::<f64>()
+                .context("a number in the benchmark report")
+        };
+        println!(
+            "  {group}: {ours} {} vs {reference} {} → {:.2}× ({:.2}–{:.2}×; fastest {:.2}×; {} rounds)  ({meaning})",
+            duration(number(3)?),
+            duration(number(4)?),
+            number(5)?,
+            number(6)?,
+            number(7)?,
+            number(8)?,
+            number(9)?,
         );
     }
     Ok(())

@@ -45,30 +45,6 @@ impl<W: Write> Compressor<W> {
         Ok(())
     }
 
-    fn write_run(&mut self, mut run: u32) -> io::Result<()> {
-        self.write_bits(HUFFMAN_CODES[0] as u64, HUFFMAN_LENGTHS[0])?;
-        run -= 1;
-
-        while run >= 258 {
-            self.write_bits(HUFFMAN_CODES[285] as u64, HUFFMAN_LENGTHS[285] + 1)?;
-            run -= 258;
-        }
-
-        if run > 4 {
-            let sym = LENGTH_TO_SYMBOL[run as usize - 3] as usize;
-            self.write_bits(HUFFMAN_CODES[sym] as u64, HUFFMAN_LENGTHS[sym])?;
-
-            let len_extra = LENGTH_TO_LEN_EXTRA[run as usize - 3];
-            let extra = ((run - 3) & BITMASKS[len_extra as usize]) as u64;
-            self.write_bits(extra, len_extra + 1)?;
-        } else {
-            debug_assert_eq!(HUFFMAN_CODES[0], 0);
-            self.write_bits(0, run as u8 * HUFFMAN_LENGTHS[0])?;
-        }
-
-        Ok(())
-    }
-
     /// Create a new Compressor.
     pub fn new(writer: W) -> io::Result<Self> {
         let mut compressor = Self {
@@ -94,12 +70,22 @@ impl<W: Write> Compressor<W> {
     }
 
     /// Write data to the compressor.
+    ///
+    /// The bits are gathered in a [`BitSink`] held in locals, so that the bit buffer stays in
+    /// registers, and reach the writer through a staging buffer a few kilobytes at a time
+    /// rather than eight bytes per call.
     pub fn write_data(&mut self, data: &[u8]) -> io::Result<()> {
         self.checksum.write(data);
+
+        let mut staging = [0u8; STAGING];
+        let mut sink = BitSink::new(self.buffer, self.nbits, &mut staging);
 
         let mut run = 0;
         let mut chunks = data.chunks_exact(8);
         for chunk in &mut chunks {
+            if sink.pos > STAGING - MARGIN {
+                sink.drain(&mut staging, &mut self.writer)?;
+            }
             let ichunk = u64::from_le_bytes(chunk.try_into().unwrap());
 
             if ichunk == 0 {
@@ -107,16 +93,17 @@ impl<W: Write> Compressor<W> {
                 continue;
             } else if run > 0 {
                 let run_extra = ichunk.trailing_zeros() / 8;
-                self.write_run(run + run_extra)?;
+                sink.put_run(run + run_extra, &mut staging, &mut self.writer)?;
                 run = 0;
 
                 if run_extra > 0 {
                     run = ichunk.leading_zeros() / 8;
                     for &b in &chunk[run_extra as usize..8 - run as usize] {
-                        self.write_bits(
+                        sink.put(
                             HUFFMAN_CODES[b as usize] as u64,
-                            HUFFMAN_LENGTHS[b as usize],
-                        )?;
+                            HUFFMAN_LENGTHS[b as usize] as u32,
+                            &mut staging,
+                        );
                     }
                     continue;
                 }
@@ -125,47 +112,55 @@ impl<W: Write> Compressor<W> {
             let run_start = ichunk.leading_zeros() / 8;
             if run_start > 0 {
                 for &b in &chunk[..8 - run_start as usize] {
-                    self.write_bits(
+                    sink.put(
                         HUFFMAN_CODES[b as usize] as u64,
-                        HUFFMAN_LENGTHS[b as usize],
-                    )?;
+                        HUFFMAN_LENGTHS[b as usize] as u32,
+                        &mut staging,
+                    );
                 }
                 run = run_start;
                 continue;
             }
 
-            let n0 = HUFFMAN_LENGTHS[chunk[0] as usize];
-            let n1 = HUFFMAN_LENGTHS[chunk[1] as usize];
-            let n2 = HUFFMAN_LENGTHS[chunk[2] as usize];
-            let n3 = HUFFMAN_LENGTHS[chunk[3] as usize];
+            let n0 = HUFFMAN_LENGTHS[chunk[0] as usize] as u32;
+            let n1 = HUFFMAN_LENGTHS[chunk[1] as usize] as u32;
+            let n2 = HUFFMAN_LENGTHS[chunk[2] as usize] as u32;
+            let n3 = HUFFMAN_LENGTHS[chunk[3] as usize] as u32;
             let bits = HUFFMAN_CODES[chunk[0] as usize] as u64
                 | ((HUFFMAN_CODES[chunk[1] as usize] as u64) << n0)
                 | ((HUFFMAN_CODES[chunk[2] as usize] as u64) << (n0 + n1))
                 | ((HUFFMAN_CODES[chunk[3] as usize] as u64) << (n0 + n1 + n2));
-            self.write_bits(bits, n0 + n1 + n2 + n3)?;
+            sink.put(bits, n0 + n1 + n2 + n3, &mut staging);
 
-            let n4 = HUFFMAN_LENGTHS[chunk[4] as usize];
-            let n5 = HUFFMAN_LENGTHS[chunk[5] as usize];
-            let n6 = HUFFMAN_LENGTHS[chunk[6] as usize];
-            let n7 = HUFFMAN_LENGTHS[chunk[7] as usize];
+            let n4 = HUFFMAN_LENGTHS[chunk[4] as usize] as u32;
+            let n5 = HUFFMAN_LENGTHS[chunk[5] as usize] as u32;
+            let n6 = HUFFMAN_LENGTHS[chunk[6] as usize] as u32;
+            let n7 = HUFFMAN_LENGTHS[chunk[7] as usize] as u32;
             let bits2 = HUFFMAN_CODES[chunk[4] as usize] as u64
                 | ((HUFFMAN_CODES[chunk[5] as usize] as u64) << n4)
                 | ((HUFFMAN_CODES[chunk[6] as usize] as u64) << (n4 + n5))
                 | ((HUFFMAN_CODES[chunk[7] as usize] as u64) << (n4 + n5 + n6));
-            self.write_bits(bits2, n4 + n5 + n6 + n7)?;
+            sink.put(bits2, n4 + n5 + n6 + n7, &mut staging);
         }
 
         if run > 0 {
-            self.write_run(run)?;
+            sink.put_run(run, &mut staging, &mut self.writer)?;
         }
 
+        if sink.pos > STAGING - MARGIN {
+            sink.drain(&mut staging, &mut self.writer)?;
+        }
         for &b in chunks.remainder() {
-            self.write_bits(
+            sink.put(
                 HUFFMAN_CODES[b as usize] as u64,
-                HUFFMAN_LENGTHS[b as usize],
-            )?;
+                HUFFMAN_LENGTHS[b as usize] as u32,
+                &mut staging,
+            );
         }
 
+        sink.drain(&mut staging, &mut self.writer)?;
+        self.buffer = sink.buffer;
+        self.nbits = sink.nbits as u8;
         Ok(())
     }
 
@@ -181,6 +176,100 @@ impl<W: Write> Compressor<W> {
             .write_all(checksum.to_be_bytes().as_ref())
             .unwrap();
         Ok(self.writer)
+    }
+}
+
+/// Bytes of the staging buffer `Compressor::write_data` gathers its output in.
+const STAGING: usize = 4096;
+/// Room left in the staging buffer before a chunk of eight input bytes: its codes (at most
+/// 14 bytes) plus the eight-byte store that may run past them.
+const MARGIN: usize = 64;
+
+/// The bit writer of `Compressor::write_data`: the bits not yet stored (always fewer than
+/// eight between calls) and the position in the staging buffer. After each code the whole
+/// 64-bit buffer is stored at `pos` and `pos` moves on by the complete bytes, so there is no
+/// branch on whether the buffer is full. The stream is the same as `write_bits` makes.
+struct BitSink {
+    buffer: u64,
+    nbits: u32,
+    pos: usize,
+}
+
+impl BitSink {
+    /// Takes over `Compressor`'s bit buffer (up to 63 bits), moving its complete bytes to the
+    /// staging buffer.
+    #[inline(always)]
+    fn new(buffer: u64, nbits: u8, staging: &mut [u8; STAGING]) -> Self {
+        let mut sink = Self {
+            buffer,
+            nbits: u32::from(nbits),
+            pos: 0,
+        };
+        sink.settle(staging);
+        sink
+    }
+
+    /// Stores the buffer and keeps only its incomplete byte.
+    #[inline(always)]
+    fn settle(&mut self, staging: &mut [u8; STAGING]) {
+        staging[self.pos..self.pos + 8].copy_from_slice(&self.buffer.to_le_bytes());
+        let bytes = self.nbits / 8;
+        self.pos += bytes as usize;
+        // `bytes` is at most 7, so the shift stays below 64.
+        self.buffer >>= bytes * 8;
+        self.nbits %= 8;
+    }
+
+    /// Appends `nbits` bits (at most 56), least significant first.
+    #[inline(always)]
+    fn put(&mut self, bits: u64, nbits: u32, staging: &mut [u8; STAGING]) {
+        debug_assert!(nbits <= 56 && self.nbits < 8);
+        self.buffer |= bits << self.nbits;
+        self.nbits += nbits;
+        self.settle(staging);
+    }
+
+    /// Hands the complete bytes gathered so far to the writer.
+    fn drain<W: Write>(&mut self, staging: &mut [u8; STAGING], writer: &mut W) -> io::Result<()> {
+        writer.write_all(&staging[..self.pos])?;
+        self.pos = 0;
+        Ok(())
+    }
+
+    /// A run of `run` zero bytes: a literal zero, then matches at distance 1.
+    fn put_run<W: Write>(
+        &mut self,
+        mut run: u32,
+        staging: &mut [u8; STAGING],
+        writer: &mut W,
+    ) -> io::Result<()> {
+        self.put(HUFFMAN_CODES[0] as u64, HUFFMAN_LENGTHS[0] as u32, staging);
+        run -= 1;
+
+        while run >= 258 {
+            if self.pos > STAGING - MARGIN {
+                self.drain(staging, writer)?;
+            }
+            self.put(
+                HUFFMAN_CODES[285] as u64,
+                HUFFMAN_LENGTHS[285] as u32 + 1,
+                staging,
+            );
+            run -= 258;
+        }
+
+        if run > 4 {
+            let sym = LENGTH_TO_SYMBOL[run as usize - 3] as usize;
+            self.put(HUFFMAN_CODES[sym] as u64, HUFFMAN_LENGTHS[sym] as u32, staging);
+
+            let len_extra = LENGTH_TO_LEN_EXTRA[run as usize - 3];
+            let extra = ((run - 3) & BITMASKS[len_extra as usize]) as u64;
+            self.put(extra, len_extra as u32 + 1, staging);
+        } else {
+            debug_assert_eq!(HUFFMAN_CODES[0], 0);
+            self.put(0, run * HUFFMAN_LENGTHS[0] as u32, staging);
+        }
+        Ok(())
     }
 }
 
