@@ -89,7 +89,11 @@ macro_rules! decode_huff {
                 // panic, because Huffman codes are sensitive, probably everything
                 // after this will be corrupt, so no need to continue.
                 // panic!("Bad Huffman code length");
-                return Err(DecodeErrors::Format(format!("Bad Huffman Code 0x{:X}, corrupt JPEG",$symbol)))
+                // A copy is formatted: formatting takes the address of what it prints, and a
+                // local whose address is taken lives in memory on WebAssembly (the shadow
+                // stack) for the whole loop, not just on this path.
+                let bad_code = $symbol;
+                return Err(DecodeErrors::Format(format!("Bad Huffman Code 0x{:X}, corrupt JPEG", bad_code)))
             }
 
             $symbol >>= (16-code_length);
@@ -99,7 +103,9 @@ macro_rules! decode_huff {
             );
         }
         if code_length> i32::from(($stream).bits_left){
-            return Err(DecodeErrors::Format(format!("Code length {code_length}  more than bits left {}",($stream).bits_left)))
+            // Copies, for the same reason as above.
+            let (length, left) = (code_length, ($stream).bits_left);
+            return Err(DecodeErrors::Format(format!("Code length {length}  more than bits left {left}")))
         }
         // drop bits read
         ($stream).drop_bits(code_length as u8);
