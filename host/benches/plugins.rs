@@ -8,7 +8,8 @@
 //! A measurement and its reference run as a pair: each round runs both once, back to back,
 //! the order alternating from round to round, so that a slow spell of this shared machine
 //! slows both rather than whichever happened to be running. The ratio reported is the
-//! median of the rounds' ratios, with its interquartile range.
+//! median of the rounds' ratios, with its interquartile range and the ratio of the fastest
+//! run of each.
 //!
 //! `cargo xtask bench plugins` builds the plugins, prepares the inputs, runs this and
 //! prints the ratios. It passes two folders: `METAMORPH_BENCH_PLUGINS` (`wasm/` and

@@ -616,16 +616,23 @@ fn jpeg_output_stays_close_to_its_source() -> Result<()> {
     Ok(())
 }
 
-/// ImageMagick's peak signal-to-noise ratio between two images, in decibels.
-fn psnr(a: &std::path::Path, b: &std::path::Path) -> Result<f64> {
+/// What ImageMagick's `compare -metric <metric>` prints for two images. It prints the value
+/// on standard error and exits 1 when the images differ, 2 on trouble.
+fn compare_metric(metric: &str, a: &std::path::Path, b: &std::path::Path) -> Result<String> {
     let output = Command::new("compare")
-        .args(["-metric", "PSNR"])
+        .args(["-metric", metric])
         .arg(a)
         .arg(b)
         .arg("null:")
         .output()?;
-    let text = String::from_utf8_lossy(&output.stderr);
+    let text = String::from_utf8_lossy(&output.stderr).into_owned();
     ensure!(output.status.code() != Some(2), "compare: {text}");
+    Ok(text)
+}
+
+/// ImageMagick's peak signal-to-noise ratio between two images, in decibels.
+fn psnr(a: &std::path::Path, b: &std::path::Path) -> Result<f64> {
+    let text = compare_metric("PSNR", a, b)?;
     let value = text
         .split_whitespace()
         .next()
@@ -636,18 +643,10 @@ fn psnr(a: &std::path::Path, b: &std::path::Path) -> Result<f64> {
     Ok(value.parse()?)
 }
 
-/// ImageMagick's largest difference of one channel between two images, in 16-bit levels.
+/// ImageMagick's largest difference of one channel between two images, in 16-bit levels
+/// (it prints "<levels> (<fraction>)").
 fn peak_error(a: &std::path::Path, b: &std::path::Path) -> Result<f64> {
-    let output = Command::new("compare")
-        .args(["-metric", "PAE"])
-        .arg(a)
-        .arg(b)
-        .arg("null:")
-        .output()?;
-    // `compare` prints "<levels> (<fraction>)" on standard error, and exits 1 when the images
-    // differ, 2 on trouble.
-    let text = String::from_utf8_lossy(&output.stderr);
-    ensure!(output.status.code() != Some(2), "compare: {text}");
+    let text = compare_metric("PAE", a, b)?;
     let fraction: f64 = text
         .split(['(', ')'])
         .nth(1)
