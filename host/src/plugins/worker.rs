@@ -162,5 +162,28 @@ fn limit_self(memory: u64, output: u64) -> anyhow::Result<()> {
     Resource::DATA.set(memory, memory)?;
     Resource::FSIZE.set(output, output)?;
     Resource::CORE.set(0, 0)?;
+    keep_heap();
     Ok(())
+}
+
+/// Below this size an allocation comes from the worker's heap rather than its own `mmap`.
+const MMAP_THRESHOLD: libc::c_int = 32 << 20;
+/// Free memory at the top of the heap the worker keeps rather than returns to the kernel.
+const TRIM_THRESHOLD: libc::c_int = 64 << 20;
+
+/// Has glibc's malloc serve buffers up to [`MMAP_THRESHOLD`] from its heap and keep up to
+/// [`TRIM_THRESHOLD`] of it free between conversions. A worker converts one file after
+/// another with buffers of similar sizes (frames, decoded images). With glibc's defaults,
+/// such a buffer gets fresh pages from `mmap` until a larger one has been freed (its
+/// threshold adapts) and, after a trim, again: the page faults took about a quarter of a
+/// 2-megapixel JPEG → PNG conversion, and the same conversion ran in 21 or 25 ms depending on
+/// what the worker had done before.
+fn keep_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only sets malloc's tunables; it is called before any other thread
+    // exists in this process and before the plugin library is loaded.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+    }
 }
