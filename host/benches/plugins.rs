@@ -252,38 +252,38 @@ fn image(c: &mut Criterion, setup: &Setup) {
             json!({ "width": 800 }),
         ),
     ];
+    // Each case's plan and output on both sides, in the order of `cases`.
+    let prepared: Vec<_> = cases
+        .iter()
+        .map(|(name, input, source, target, options)| {
+            let side = |side: &str, runtime: &PluginRuntime| {
+                let output = setup.output(&format!("{side}-{name}.{target}"));
+                (plan(runtime, source, target, options), output)
+            };
+            (*name, *input, side("wasm", &wasm), side("native", &native))
+        })
+        .collect();
     // Every case runs once on both sides before any is measured, whatever the filter, so
     // that a case measures the same alone or after the others: in the state of a service
     // that has run a mix of conversions. (Before the native worker kept its heap, see
     // `keep_heap` in `metamorph::plugins::worker`, its JPEG → PNG measured 25 ms alone and
     // 21 ms after the PNG cases.)
-    for (name, input, source, target, options) in &cases {
-        for (side, runtime) in [("wasm", &wasm), ("native", &native)] {
-            let plan = plan(runtime, source, target, options);
-            convert(
-                runtime,
-                &plan,
-                input,
-                &setup.output(&format!("{side}-{name}.{target}")),
-            );
-        }
+    for (_, input, (wasm_plan, wasm_output), (native_plan, native_output)) in &prepared {
+        convert(&wasm, wasm_plan, input, wasm_output);
+        convert(&native, native_plan, input, native_output);
     }
-    for (name, input, source, target, options) in cases {
+    for (name, input, (wasm_plan, wasm_output), (native_plan, native_output)) in &prepared {
         let group = format!("image_{name}");
         if !setup.wanted(&group) {
             continue;
         }
-        let wasm_plan = plan(&wasm, source, target, &options);
-        let native_plan = plan(&native, source, target, &options);
-        let wasm_output = setup.output(&format!("wasm-{name}.{target}"));
-        let native_output = setup.output(&format!("native-{name}.{target}"));
         setup.pair(
             &group,
             ("wasm", &mut || {
-                convert(&wasm, &wasm_plan, input, &wasm_output);
+                convert(&wasm, wasm_plan, input, wasm_output);
             }),
             ("native", &mut || {
-                convert(&native, &native_plan, input, &native_output);
+                convert(&native, native_plan, input, native_output);
             }),
             Duration::from_secs(10),
         );

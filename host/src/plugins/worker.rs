@@ -23,6 +23,7 @@ use super::native::{WorkerRequest, WorkerResponse};
 /// Runs the worker until its input closes.
 pub fn run(library: &Path, memory: u64, output: u64) -> anyhow::Result<()> {
     limit_self(memory, output)?;
+    keep_heap();
     // SAFETY: loading a library runs its initialisers. The library is a plugin the
     // operator installed in a plugins folder, and it runs in this worker process only.
     let library = unsafe { libloading::Library::new(library) }?;
@@ -162,28 +163,21 @@ fn limit_self(memory: u64, output: u64) -> anyhow::Result<()> {
     Resource::DATA.set(memory, memory)?;
     Resource::FSIZE.set(output, output)?;
     Resource::CORE.set(0, 0)?;
-    keep_heap();
     Ok(())
 }
 
-/// Below this size an allocation comes from the worker's heap rather than its own `mmap`.
-const MMAP_THRESHOLD: libc::c_int = 32 << 20;
-/// Free memory at the top of the heap the worker keeps rather than returns to the kernel.
-const TRIM_THRESHOLD: libc::c_int = 64 << 20;
-
-/// Has glibc's malloc serve buffers up to [`MMAP_THRESHOLD`] from its heap and keep up to
-/// [`TRIM_THRESHOLD`] of it free between conversions. A worker converts one file after
-/// another with buffers of similar sizes (frames, decoded images). With glibc's defaults,
-/// such a buffer gets fresh pages from `mmap` until a larger one has been freed (its
-/// threshold adapts) and, after a trim, again: the page faults took about a quarter of a
-/// 2-megapixel JPEG → PNG conversion, and the same conversion ran in 21 or 25 ms depending on
-/// what the worker had done before.
+/// Has glibc's malloc serve buffers up to 32 MiB from its heap and keep up to 64 MiB of it
+/// free between conversions. A worker converts one file after another with buffers of
+/// similar sizes (frames, decoded images). With glibc's defaults, such a buffer gets fresh
+/// pages from `mmap` until a larger one has been freed (its threshold adapts) and, after a
+/// trim, again: the page faults took about a quarter of a 2-megapixel JPEG → PNG conversion,
+/// and the same conversion ran in 21 or 25 ms depending on what the worker had done before.
 fn keep_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `mallopt` only sets malloc's tunables; it is called before any other thread
     // exists in this process and before the plugin library is loaded.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
     }
 }

@@ -630,6 +630,38 @@ fn compare_metric(metric: &str, a: &std::path::Path, b: &std::path::Path) -> Res
     Ok(text)
 }
 
+/// The WebP writer (a patched copy under `vendor/`, shared by both builds, so the byte
+/// comparison above cannot see its mistakes) is lossless: ImageMagick decodes exactly the
+/// pixels of the source, with and without alpha.
+#[test]
+fn webp_output_keeps_every_pixel() -> Result<()> {
+    let cli = Cli::with_plugins(&[IMAGE])?;
+    let sources = [
+        ("photo-rgb.png", "-resize 641x479!"),
+        (
+            "photo-rgba.png",
+            "-resize 333x217! -alpha set -channel A -evaluate set 60% +channel",
+        ),
+    ];
+    for (name, args) in sources {
+        let source = cli.scratch().join(name);
+        let status = Command::new("convert")
+            .arg(corpus("image/jpeg-exif-gps.jpg"))
+            .args(args.split_whitespace())
+            .arg(&source)
+            .status()?;
+        ensure!(status.success(), "ImageMagick could not make {name}");
+        let webp = cli.convert(&source, "webp", &[])?;
+        ensure!(webp.success, "{name} → webp: {}", webp.stderr);
+        let peak = peak_error(&source, &webp.output)?;
+        ensure!(
+            peak == 0.0,
+            "{name} → webp: pixels differ from the source (peak difference {peak} of 65535)"
+        );
+    }
+    Ok(())
+}
+
 /// ImageMagick's peak signal-to-noise ratio between two images, in decibels.
 fn psnr(a: &std::path::Path, b: &std::path::Path) -> Result<f64> {
     let text = compare_metric("PSNR", a, b)?;
