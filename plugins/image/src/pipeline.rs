@@ -1,5 +1,6 @@
 //! Decode, orient, resize, flatten and encode.
 
+use std::borrow::Cow;
 use std::io::{BufWriter, Cursor, Write};
 
 use fast_image_resize::{FilterType as ResizeFilter, ResizeAlg, ResizeOptions, Resizer};
@@ -263,10 +264,13 @@ fn scaled(side: u32, target: u32, reference: u32) -> u32 {
     u32::try_from(value.max(1)).unwrap_or(u32::MAX)
 }
 
-/// The image without alpha, composited onto `background`.
-fn flatten(image: &DynamicImage, background: [u8; 3]) -> RgbImage {
+/// The image without alpha, composited onto `background`; an 8-bit RGB image as it is.
+fn flatten(image: &DynamicImage, background: [u8; 3]) -> Cow<'_, RgbImage> {
+    if let DynamicImage::ImageRgb8(rgb) = image {
+        return Cow::Borrowed(rgb);
+    }
     if !image.color().has_alpha() {
-        return image.to_rgb8();
+        return Cow::Owned(image.to_rgb8());
     }
     let rgba = image.to_rgba8();
     let mut rgb = RgbImage::new(rgba.width(), rgba.height());
@@ -282,7 +286,7 @@ fn flatten(image: &DynamicImage, background: [u8; 3]) -> RgbImage {
             blend(pixel[2], background[2]),
         ]);
     }
-    rgb
+    Cow::Owned(rgb)
 }
 
 fn encode_error(error: ImageError, format: ImageFormat) -> ConvertError {
@@ -317,7 +321,13 @@ pub(crate) fn encode(
         ImageFormat::WebP => {
             let mut writer = BufWriter::with_capacity(WRITE_BUFFER, &mut *output);
             let encoder = WebPEncoder::new_lossless(&mut writer);
-            if image.color().has_alpha() {
+            // 8-bit RGB and RGBA go to the encoder as they are, without a copy.
+            if matches!(
+                image,
+                DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_)
+            ) {
+                image.write_with_encoder(encoder).map_err(failed)?;
+            } else if image.color().has_alpha() {
                 image
                     .to_rgba8()
                     .write_with_encoder(encoder)
@@ -354,7 +364,7 @@ pub(crate) fn encode(
                 (true, _) if format == ImageFormat::Bmp => {
                     DynamicImage::ImageRgba8(image.to_rgba8())
                 }
-                _ => DynamicImage::ImageRgb8(flatten(image, settings.background)),
+                _ => DynamicImage::ImageRgb8(flatten(image, settings.background).into_owned()),
             };
             via_buffer(&converted, format, output)
         }

@@ -519,6 +519,53 @@ impl PartialInfo {
 
 const DEFAULT_BUFFER_LENGTH: usize = 4 * 1024;
 
+/// Compressed image data, gathered in blocks instead of one buffer that is copied each time
+/// it grows.
+#[derive(Default)]
+struct Blocks {
+    blocks: Vec<Vec<u8>>,
+    len: usize,
+}
+
+impl Blocks {
+    /// The size of a block: large enough for the CRC's block-wise path, small enough that
+    /// the unused end of the last one is little memory.
+    const SIZE: usize = 256 * 1024;
+}
+
+impl From<Vec<u8>> for Blocks {
+    fn from(data: Vec<u8>) -> Self {
+        Blocks {
+            len: data.len(),
+            blocks: vec![data],
+        }
+    }
+}
+
+impl Write for Blocks {
+    fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
+        let written = data.len();
+        while !data.is_empty() {
+            let block = match self.blocks.last_mut() {
+                Some(block) if block.len() < block.capacity() => block,
+                _ => {
+                    self.blocks.push(Vec::with_capacity(Self::SIZE));
+                    self.blocks.last_mut().unwrap()
+                }
+            };
+            let (part, rest) = data.split_at(data.len().min(block.capacity() - block.len()));
+            block.extend_from_slice(part);
+            data = rest;
+        }
+        self.len += written;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 pub(crate) fn write_chunk<W: Write>(mut w: W, name: chunk::ChunkType, data: &[u8]) -> Result<()> {
     w.write_be(data.len() as u32)?;
     w.write_all(&name.0)?;
@@ -782,10 +829,10 @@ impl<W: Write> Writer<W> {
                     compressor.write_data(&[0])?;
                     compressor.write_data(line)?;
                 }
-                compressor.finish()?.into_inner()
+                Blocks::from(compressor.finish()?.into_inner())
             }
             DeflateCompression::FdeflateUltraFast => {
-                let mut compressor = fdeflate::Compressor::new(std::io::Cursor::new(Vec::new()))?;
+                let mut compressor = fdeflate::Compressor::new(Blocks::default())?;
 
                 let mut current = vec![0; in_len + 1];
                 for line in data.chunks(in_len) {
@@ -796,8 +843,8 @@ impl<W: Write> Writer<W> {
                     prev = line;
                 }
 
-                let compressed = compressor.finish()?.into_inner();
-                if compressed.len()
+                let compressed = compressor.finish()?;
+                if compressed.len
                     > fdeflate::StoredOnlyCompressor::<()>::compressed_size((in_len + 1) * height)
                 {
                     // Write uncompressed data since the result from fast compression would take
@@ -810,7 +857,7 @@ impl<W: Write> Writer<W> {
                         compressor.write_data(&[0])?;
                         compressor.write_data(line)?;
                     }
-                    compressor.finish()?.into_inner()
+                    Blocks::from(compressor.finish()?.into_inner())
                 } else {
                     compressed
                 }
@@ -827,7 +874,7 @@ impl<W: Write> Writer<W> {
                     zlib.write_all(&current)?;
                     prev = line;
                 }
-                zlib.finish()?
+                Blocks::from(zlib.finish()?)
             }
         };
 
@@ -847,6 +894,7 @@ impl<W: Write> Writer<W> {
                 if self.images_written == 0 {
                     self.write_zlib_encoded_idat(&zlib_encoded)?;
                 } else {
+                    let zlib_encoded = zlib_encoded.blocks.concat();
                     let buff_size = zlib_encoded.len().min(Self::MAX_fdAT_CHUNK_LEN as usize);
                     let mut alldata = vec![0u8; 4 + buff_size];
                     for chunk in zlib_encoded.chunks(Self::MAX_fdAT_CHUNK_LEN as usize) {
@@ -884,9 +932,31 @@ impl<W: Write> Writer<W> {
         self.options.sep_def_img && self.images_written == 0
     }
 
-    fn write_zlib_encoded_idat(&mut self, zlib_encoded: &[u8]) -> Result<()> {
-        for chunk in zlib_encoded.chunks(Self::MAX_IDAT_CHUNK_LEN as usize) {
-            self.write_chunk(chunk::IDAT, chunk)?;
+    /// Writes the image data as `IDAT` chunks of at most `MAX_IDAT_CHUNK_LEN` bytes.
+    fn write_zlib_encoded_idat(&mut self, zlib_encoded: &Blocks) -> Result<()> {
+        let mut blocks = zlib_encoded.blocks.iter().map(Vec::as_slice);
+        let mut block: &[u8] = &[];
+        let mut left = zlib_encoded.len;
+        while left > 0 {
+            let length = left.min(Self::MAX_IDAT_CHUNK_LEN as usize);
+            self.w.write_be(length as u32)?;
+            self.w.write_all(&chunk::IDAT.0)?;
+            let mut crc = Crc32::new();
+            crc.update(&chunk::IDAT.0);
+            let mut need = length;
+            while need > 0 {
+                if block.is_empty() {
+                    block = blocks.next().unwrap_or_default();
+                    continue;
+                }
+                let (part, rest) = block.split_at(need.min(block.len()));
+                self.w.write_all(part)?;
+                crc.update(part);
+                need -= part.len();
+                block = rest;
+            }
+            self.w.write_be(crc.finalize())?;
+            left -= length;
         }
         Ok(())
     }

@@ -568,6 +568,11 @@ struct ChunkState {
     /// Remaining bytes to be read.
     remaining: u32,
 
+    /// Bytes at the start of the remaining ones that are already in `crc`: the image data
+    /// at hand is hashed in one go, which lets long runs take the CRC's faster path, and the
+    /// caller hands the bytes not consumed over again.
+    crc_ahead: u32,
+
     /// Non-decoded bytes in the chunk.
     raw_bytes: Vec<u8>,
 
@@ -600,6 +605,7 @@ impl StreamingDecoder {
                 type_: ChunkType([0; 4]),
                 crc: Crc32::new(),
                 remaining: 0,
+                crc_ahead: 0,
                 raw_bytes: Vec::with_capacity(CHUNK_BUFFER_SIZE),
                 action: ChunkAction::Process,
             },
@@ -620,6 +626,7 @@ impl StreamingDecoder {
         self.state = Some(State::new_u32(U32ValueKind::Signature1stU32));
         self.current_chunk.crc = Crc32::new();
         self.current_chunk.remaining = 0;
+        self.current_chunk.crc_ahead = 0;
         self.current_chunk.raw_bytes.clear();
         self.inflater.reset();
         self.info = None;
@@ -766,6 +773,7 @@ impl StreamingDecoder {
                         remaining,
                         raw_bytes,
                         type_: _,
+                        crc_ahead: _,
                         action,
                     } = &mut self.current_chunk;
 
@@ -809,16 +817,20 @@ impl StreamingDecoder {
                 let len = std::cmp::min(buf.len(), self.current_chunk.remaining as usize);
                 let buf = &buf[..len];
 
+                let ahead = self.current_chunk.crc_ahead as usize;
+                if !self.decode_options.ignore_crc && ahead < len {
+                    self.current_chunk.crc.update(&buf[ahead..]);
+                    self.current_chunk.crc_ahead = len as u32;
+                }
+
                 let consumed = if let Some(image_data) = image_data {
                     self.inflater.decompress(buf, image_data)?
                 } else {
                     len
                 };
 
-                if !self.decode_options.ignore_crc {
-                    self.current_chunk.crc.update(&buf[..consumed]);
-                }
-
+                self.current_chunk.crc_ahead =
+                    self.current_chunk.crc_ahead.saturating_sub(consumed as u32);
                 self.current_chunk.remaining -= consumed as u32;
                 if self.current_chunk.remaining == 0 {
                     self.state = Some(State::new_u32(U32ValueKind::Crc(type_str)));
@@ -912,6 +924,7 @@ impl StreamingDecoder {
                     self.current_chunk.crc.update(&type_str.0);
                 }
                 self.current_chunk.remaining = length;
+                self.current_chunk.crc_ahead = 0;
                 self.current_chunk.raw_bytes.clear();
 
                 self.state = match type_str {
