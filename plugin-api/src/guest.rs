@@ -99,9 +99,17 @@ impl StreamWriter {
         }
     }
 
+    /// Passes the gathered bytes to the host.
     fn send(&mut self) -> io::Result<()> {
+        self.send_bytes(&self.buffer)?;
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// Passes `bytes` to the host, as much at a time as the stream permits.
+    fn send_bytes(&self, bytes: &[u8]) -> io::Result<()> {
         let mut offset = 0;
-        while offset < self.buffer.len() {
+        while offset < bytes.len() {
             let permitted = match self.stream().check_write() {
                 Ok(0) => {
                     self.stream().subscribe().block();
@@ -110,13 +118,12 @@ impl StreamWriter {
                 Ok(permitted) => usize::try_from(permitted).unwrap_or(usize::MAX),
                 Err(error) => return Err(stream_error(error)),
             };
-            let end = self.buffer.len().min(offset + permitted);
+            let end = bytes.len().min(offset.saturating_add(permitted));
             self.stream()
-                .write(&self.buffer[offset..end])
+                .write(&bytes[offset..end])
                 .map_err(stream_error)?;
             offset = end;
         }
-        self.buffer.clear();
         Ok(())
     }
 }
@@ -134,8 +141,8 @@ impl io::Write for StreamWriter {
             self.send()?;
         }
         if buf.len() >= CHUNK {
-            self.buffer.extend_from_slice(buf);
-            self.send()?;
+            // Large writes go to the host as they are, without a copy into the buffer.
+            self.send_bytes(buf)?;
         } else {
             self.buffer.extend_from_slice(buf);
         }

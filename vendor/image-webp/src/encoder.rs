@@ -41,13 +41,79 @@ quick_error! {
     }
 }
 
-struct BitWriter<W> {
-    writer: W,
+/// The encoded frame, gathered in blocks instead of one buffer that is copied each time it
+/// grows (in WebAssembly, the copies and the old and new buffer side by side at the peak
+/// cost more than the encoding of a block).
+#[derive(Default)]
+struct Frame {
+    full: Vec<Vec<u8>>,
+    current: Vec<u8>,
+    /// Bytes in `full`.
+    full_len: usize,
+}
+
+impl Frame {
+    const BLOCK: usize = 256 * 1024;
+
+    fn len(&self) -> usize {
+        self.full_len + self.current.len()
+    }
+
+    /// Appends eight bytes, the bit writer's unit.
+    #[inline(always)]
+    fn push8(&mut self, bytes: [u8; 8]) {
+        if self.current.capacity() - self.current.len() < 8 {
+            self.next_block();
+        }
+        self.current.extend_from_slice(&bytes);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn next_block(&mut self) {
+        let full = std::mem::replace(&mut self.current, Vec::with_capacity(Self::BLOCK));
+        if !full.is_empty() {
+            self.full_len += full.len();
+            self.full.push(full);
+        }
+    }
+
+    /// The bytes in order.
+    fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        self.full
+            .iter()
+            .map(Vec::as_slice)
+            .chain(std::iter::once(self.current.as_slice()))
+    }
+}
+
+impl Write for Frame {
+    fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
+        let written = data.len();
+        while !data.is_empty() {
+            if self.current.len() == self.current.capacity() {
+                self.next_block();
+            }
+            let room = self.current.capacity() - self.current.len();
+            let (part, rest) = data.split_at(data.len().min(room));
+            self.current.extend_from_slice(part);
+            data = rest;
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct BitWriter<'a> {
+    writer: &'a mut Frame,
     buffer: u64,
     nbits: u8,
 }
 
-impl<W: Write> BitWriter<W> {
+impl BitWriter<'_> {
     #[inline(always)]
     fn write_bits(&mut self, bits: u64, nbits: u8) -> io::Result<()> {
         debug_assert!(nbits <= 64);
@@ -56,7 +122,7 @@ impl<W: Write> BitWriter<W> {
         self.nbits += nbits;
 
         if self.nbits >= 64 {
-            self.writer.write_all(&self.buffer.to_le_bytes())?;
+            self.writer.push8(self.buffer.to_le_bytes());
             self.nbits -= 64;
             self.buffer = bits.checked_shr(u32::from(nbits - self.nbits)).unwrap_or(0);
         }
@@ -79,7 +145,7 @@ impl<W: Write> BitWriter<W> {
     }
 }
 
-fn write_single_entry_huffman_tree<W: Write>(w: &mut BitWriter<W>, symbol: u8) -> io::Result<()> {
+fn write_single_entry_huffman_tree(w: &mut BitWriter<'_>, symbol: u8) -> io::Result<()> {
     w.write_bits(1, 2)?;
     if symbol <= 1 {
         w.write_bits(0, 1)?;
@@ -217,8 +283,8 @@ fn build_huffman_tree(
     true
 }
 
-fn write_huffman_tree<W: Write>(
-    w: &mut BitWriter<W>,
+fn write_huffman_tree(
+    w: &mut BitWriter<'_>,
     frequencies: &[u32],
     lengths: &mut [u8],
     codes: &mut [u16],
@@ -317,8 +383,8 @@ fn count_run(
 }
 
 #[inline(always)]
-fn write_run<W: Write>(
-    w: &mut BitWriter<W>,
+fn write_run(
+    w: &mut BitWriter<'_>,
     pixel: &[u8],
     it: &mut std::iter::Peekable<ChunksExact<u8>>,
     codes1: &[u16; 280],
@@ -371,8 +437,8 @@ impl Default for EncoderParams {
 /// # Panics
 ///
 /// Panics if the image data is not of the indicated dimensions.
-fn encode_frame<W: Write>(
-    writer: W,
+fn encode_frame(
+    writer: &mut Frame,
     data: &[u8],
     width: u32,
     height: u32,
@@ -605,13 +671,25 @@ const fn chunk_size(inner_bytes: usize) -> u32 {
     }
 }
 
-fn write_chunk<W: Write>(mut w: W, name: &[u8], data: &[u8]) -> io::Result<()> {
+fn write_chunk<W: Write>(w: W, name: &[u8], data: &[u8]) -> io::Result<()> {
+    write_chunk_parts(w, name, data.len(), std::iter::once(data))
+}
+
+/// Writes a chunk of `len` bytes given in `parts`.
+fn write_chunk_parts<'a, W: Write>(
+    mut w: W,
+    name: &[u8],
+    len: usize,
+    parts: impl Iterator<Item = &'a [u8]>,
+) -> io::Result<()> {
     debug_assert!(name.len() == 4);
 
     w.write_all(name)?;
-    w.write_all(&(data.len() as u32).to_le_bytes())?;
-    w.write_all(data)?;
-    if data.len() % 2 == 1 {
+    w.write_all(&(len as u32).to_le_bytes())?;
+    for part in parts {
+        w.write_all(part)?;
+    }
+    if len % 2 == 1 {
         w.write_all(&[0])?;
     }
     Ok(())
@@ -672,7 +750,7 @@ impl<W: Write> WebPEncoder<W> {
         height: u32,
         color: ColorType,
     ) -> Result<(), EncodingError> {
-        let mut frame = Vec::new();
+        let mut frame = Frame::default();
         encode_frame(&mut frame, data, width, height, color, self.params)?;
 
         // If the image has no metadata, it can be encoded with the "simple" WebP container format.
@@ -684,7 +762,7 @@ impl<W: Write> WebPEncoder<W> {
             self.writer
                 .write_all(&(chunk_size(frame.len()) + 4).to_le_bytes())?;
             self.writer.write_all(b"WEBP")?;
-            write_chunk(&mut self.writer, b"VP8L", &frame)?;
+            write_chunk_parts(&mut self.writer, b"VP8L", frame.len(), frame.parts())?;
         } else {
             let mut total_bytes = 22 + chunk_size(frame.len());
             if !self.icc_profile.is_empty() {
@@ -726,7 +804,7 @@ impl<W: Write> WebPEncoder<W> {
                 write_chunk(&mut self.writer, b"ICCP", &self.icc_profile)?;
             }
 
-            write_chunk(&mut self.writer, b"VP8L", &frame)?;
+            write_chunk_parts(&mut self.writer, b"VP8L", frame.len(), frame.parts())?;
 
             if !self.exif_metadata.is_empty() {
                 write_chunk(&mut self.writer, b"EXIF", &self.exif_metadata)?;
