@@ -48,15 +48,13 @@ quick_error! {
 struct Frame {
     full: Vec<Vec<u8>>,
     current: Vec<u8>,
-    /// Bytes in `full`.
-    full_len: usize,
 }
 
 impl Frame {
     const BLOCK: usize = 256 * 1024;
 
     fn len(&self) -> usize {
-        self.full_len + self.current.len()
+        self.parts().map(<[u8]>::len).sum()
     }
 
     /// Appends eight bytes, the bit writer's unit.
@@ -73,7 +71,6 @@ impl Frame {
     fn next_block(&mut self) {
         let full = std::mem::replace(&mut self.current, Vec::with_capacity(Self::BLOCK));
         if !full.is_empty() {
-            self.full_len += full.len();
             self.full.push(full);
         }
     }

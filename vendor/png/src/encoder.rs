@@ -524,21 +524,21 @@ const DEFAULT_BUFFER_LENGTH: usize = 4 * 1024;
 #[derive(Default)]
 struct Blocks {
     blocks: Vec<Vec<u8>>,
-    len: usize,
 }
 
 impl Blocks {
     /// The size of a block: large enough for the CRC's block-wise path, small enough that
     /// the unused end of the last one is little memory.
     const SIZE: usize = 256 * 1024;
+
+    fn len(&self) -> usize {
+        self.blocks.iter().map(Vec::len).sum()
+    }
 }
 
 impl From<Vec<u8>> for Blocks {
     fn from(data: Vec<u8>) -> Self {
-        Blocks {
-            len: data.len(),
-            blocks: vec![data],
-        }
+        Blocks { blocks: vec![data] }
     }
 }
 
@@ -557,7 +557,6 @@ impl Write for Blocks {
             block.extend_from_slice(part);
             data = rest;
         }
-        self.len += written;
         Ok(written)
     }
 
@@ -844,7 +843,7 @@ impl<W: Write> Writer<W> {
                 }
 
                 let compressed = compressor.finish()?;
-                if compressed.len
+                if compressed.len()
                     > fdeflate::StoredOnlyCompressor::<()>::compressed_size((in_len + 1) * height)
                 {
                     // Write uncompressed data since the result from fast compression would take
@@ -936,7 +935,7 @@ impl<W: Write> Writer<W> {
     fn write_zlib_encoded_idat(&mut self, zlib_encoded: &Blocks) -> Result<()> {
         let mut blocks = zlib_encoded.blocks.iter().map(Vec::as_slice);
         let mut block: &[u8] = &[];
-        let mut left = zlib_encoded.len;
+        let mut left = zlib_encoded.len();
         while left > 0 {
             let length = left.min(Self::MAX_IDAT_CHUNK_LEN as usize);
             self.w.write_be(length as u32)?;
@@ -946,7 +945,7 @@ impl<W: Write> Writer<W> {
             let mut need = length;
             while need > 0 {
                 if block.is_empty() {
-                    block = blocks.next().unwrap_or_default();
+                    block = blocks.next().expect("the blocks hold `left` more bytes");
                     continue;
                 }
                 let (part, rest) = block.split_at(need.min(block.len()));
