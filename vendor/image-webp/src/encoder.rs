@@ -44,10 +44,15 @@ quick_error! {
 /// The encoded frame, gathered in blocks instead of one buffer that is copied each time it
 /// grows (in WebAssembly, the copies and the old and new buffer side by side at the peak
 /// cost more than the encoding of a block).
+///
+/// The current block is allocated at its full size and filled up to `filled`, so that the bit
+/// writer's eight bytes are one store: appended to a `Vec` with `extend_from_slice`, they
+/// were an out-of-line call and, in WebAssembly, a `memory.copy` (a call into the runtime).
 #[derive(Default)]
 struct Frame {
     full: Vec<Vec<u8>>,
     current: Vec<u8>,
+    filled: usize,
 }
 
 impl Frame {
@@ -60,16 +65,18 @@ impl Frame {
     /// Appends eight bytes, the bit writer's unit.
     #[inline(always)]
     fn push8(&mut self, bytes: [u8; 8]) {
-        if self.current.capacity() - self.current.len() < 8 {
+        if self.current.len() - self.filled < 8 {
             self.next_block();
         }
-        self.current.extend_from_slice(&bytes);
+        self.current[self.filled..self.filled + 8].copy_from_slice(&bytes);
+        self.filled += 8;
     }
 
     #[cold]
     #[inline(never)]
     fn next_block(&mut self) {
-        let full = std::mem::replace(&mut self.current, Vec::with_capacity(Self::BLOCK));
+        let mut full = std::mem::replace(&mut self.current, vec![0; Self::BLOCK]);
+        full.truncate(std::mem::take(&mut self.filled));
         if !full.is_empty() {
             self.full.push(full);
         }
@@ -80,7 +87,7 @@ impl Frame {
         self.full
             .iter()
             .map(Vec::as_slice)
-            .chain(std::iter::once(self.current.as_slice()))
+            .chain(std::iter::once(&self.current[..self.filled]))
     }
 }
 
@@ -88,12 +95,13 @@ impl Write for Frame {
     fn write(&mut self, mut data: &[u8]) -> io::Result<usize> {
         let written = data.len();
         while !data.is_empty() {
-            if self.current.len() == self.current.capacity() {
+            if self.filled == self.current.len() {
                 self.next_block();
             }
-            let room = self.current.capacity() - self.current.len();
-            let (part, rest) = data.split_at(data.len().min(room));
-            self.current.extend_from_slice(part);
+            let room = &mut self.current[self.filled..];
+            let (part, rest) = data.split_at(data.len().min(room.len()));
+            room[..part.len()].copy_from_slice(part);
+            self.filled += part.len();
             data = rest;
         }
         Ok(written)
@@ -493,25 +501,22 @@ fn encode_frame(
     // meta-huffman codes
     w.write_bits(0x0, 1)?;
 
-    // expand to RGBA
-    let mut pixels = match color {
-        ColorType::L8 => data.iter().flat_map(|&p| [p, p, p, 255]).collect(),
-        ColorType::La8 => data
-            .chunks_exact(2)
-            .flat_map(|p| [p[0], p[0], p[0], p[1]])
-            .collect(),
+    // expand to RGBA and compute the subtract green transform, in one pass: each pixel is
+    // mapped to an array, so the collect writes straight into a buffer of the right size
+    // (a `flat_map` is collected byte by byte, with a capacity check each time)
+    let pixels: Vec<[u8; 4]> = match color {
+        ColorType::L8 => data.iter().map(|&p| [0, p, 0, 255]).collect(),
+        ColorType::La8 => data.chunks_exact(2).map(|p| [0, p[0], 0, p[1]]).collect(),
         ColorType::Rgb8 => data
             .chunks_exact(3)
-            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .map(|p| [p[0].wrapping_sub(p[1]), p[1], p[2].wrapping_sub(p[1]), 255])
             .collect(),
-        ColorType::Rgba8 => data.to_vec(),
+        ColorType::Rgba8 => data
+            .chunks_exact(4)
+            .map(|p| [p[0].wrapping_sub(p[1]), p[1], p[2].wrapping_sub(p[1]), p[3]])
+            .collect(),
     };
-
-    // compute subtract green transform
-    for pixel in pixels.chunks_exact_mut(4) {
-        pixel[0] = pixel[0].wrapping_sub(pixel[1]);
-        pixel[2] = pixel[2].wrapping_sub(pixel[1]);
-    }
+    let mut pixels = pixels.into_flattened();
 
     // compute predictor transform
     if params.use_predictor_transform {
@@ -836,6 +841,30 @@ mod tests {
         let mut img2 = vec![0; 256 * 256 * 4];
         decoder.read_image(&mut img2).unwrap();
         assert_eq!(img, img2);
+    }
+
+    #[test]
+    fn write_webp_gray() {
+        let mut gray = vec![0; 97 * 61 * 2];
+        rand::thread_rng().fill_bytes(&mut gray);
+        for (color, bytes, channels) in [
+            (crate::ColorType::L8, &gray[..97 * 61], 3),
+            (crate::ColorType::La8, &gray[..], 4),
+        ] {
+            let mut output = Vec::new();
+            WebPEncoder::new(&mut output)
+                .encode(bytes, 97, 61, color)
+                .unwrap();
+
+            let mut decoder = crate::WebPDecoder::new(std::io::Cursor::new(output)).unwrap();
+            let mut img = vec![0; 97 * 61 * channels];
+            decoder.read_image(&mut img).unwrap();
+            let expected: Vec<u8> = bytes
+                .chunks_exact(channels - 2)
+                .flat_map(|p| [p[0], p[0], p[0], p[p.len() - 1]][..channels].to_vec())
+                .collect();
+            assert_eq!(img, expected, "{color:?}");
+        }
     }
 
     #[test]

@@ -8,12 +8,12 @@
 
 //! WebAssembly SIMD128 color conversion routines, modelled on `neon64.rs`.
 //!
-//! The maths is the one of `scalar.rs`, carried out on `i32` lanes: every
-//! intermediate value fits in an `i32` so the result is bit identical to it.
-//! The widening multiply-accumulates are done with `i32x4.dot_i16x8_s`
-//! (`pmaddwd` on x86), which multiplies adjacent pairs of `i16` lanes and adds
-//! each pair: interleaving Y with Cr (or Cb) gives `y * Y_CF + cr * CR_CF` in one
-//! instruction.
+//! The results are bit identical to `scalar.rs` for Cb and Cr in 0..=255, the
+//! range the IDCT and the upsamplers produce (and the AVX2 code assumes). As
+//! `Y_CF` is `1 << YUV_PREC`, each channel is Y plus a term of the chroma alone:
+//! R and B take theirs from `i16x8.q15mulr_sat_s` (`pmulhrsw` on x86) on `i16`
+//! lanes; G's term, the sum of two products, comes from `i32x4.dot_i16x8_s`
+//! (`pmaddwd`) on interleaved Cr and Cb.
 //!
 //! There is no `vst3`/`vst4` equivalent, so the planar R, G and B vectors are
 //! interleaved with byte shuffles before being stored.
@@ -23,9 +23,7 @@
 
 use core::arch::wasm32::*;
 
-use crate::color_convert::scalar::{
-    CB_CF, CR_CF, C_G_CB_COEF_2, C_G_CR_COEF_1, YUV_PREC, YUV_RND, Y_CF
-};
+use crate::color_convert::scalar::{CB_CF, CR_CF, C_G_CB_COEF_2, C_G_CR_COEF_1, YUV_PREC, YUV_RND};
 
 /// Load 16 `i16`s as two `i16x8` vectors
 #[inline(always)]
@@ -34,47 +32,47 @@ fn load_16(v: &[i16; 16]) -> (v128, v128) {
     unsafe { (v128_load(v.as_ptr().cast()), v128_load(v[8..].as_ptr().cast())) }
 }
 
-/// `(x0 + x1 + x2 + rounding) >> YUV_PREC` on two `i32x4` halves, narrowed to `i16x8`
-/// with signed saturation (the saturation does not change the final clamp to 0..=255).
+/// `((c - 128) * coef + YUV_RND) >> YUV_PREC` for `c` in 0..=255, in `i16` lanes.
+///
+/// `Y_CF` is `1 << YUV_PREC`, so the scalar `(y * Y_CF + (c - 128) * coef + YUV_RND) >>
+/// YUV_PREC` is exactly `y + (((c - 128) * coef + YUV_RND) >> YUV_PREC)`. With `d = c - 128`
+/// in -128..=127, `i16x8.q15mulr_sat_s` of `2 * d` and `coef` gives `(2 * d * coef + (1 <<
+/// 14)) >> 15`, which is `(d * coef + (1 << 13)) >> 14`: a rounding constant of 8192 instead
+/// of `YUV_RND`'s 8191. The two differ only where `d * coef` is an odd multiple of `1 << 13`,
+/// and `CR_CF` (22970) and `CB_CF` (29032) have one and three factors of two, so `d` would
+/// need ten or more: `|d| >= 1024`. The products never reach the saturation.
 #[inline(always)]
-fn finish(lo: v128, hi: v128) -> v128 {
-    let rnd = i32x4_splat(i32::from(YUV_RND));
-    let shift = YUV_PREC as u32;
-    i16x8_narrow_i32x4(
-        i32x4_shr(i32x4_add(lo, rnd), shift),
-        i32x4_shr(i32x4_add(hi, rnd), shift)
-    )
+fn chroma_term(d2: v128, coef: i16) -> v128 {
+    i16x8_q15mulr_sat(d2, i16x8_splat(coef))
 }
 
 /// Convert 8 pixels, returns R, G and B as `i16x8` (unclamped, but saturated to i16)
+///
+/// `cb` and `cr` must be in 0..=255, as the decoder's IDCT and upsamplers leave them (the
+/// x86 AVX2 version relies on it too); `y` may be any `i16`.
 #[inline(always)]
 fn ycbcr_to_rgb_8(y: v128, cb: v128, cr: v128) -> (v128, v128, v128) {
-    // Pairs of coefficients for `i32x4_dot_i16x8`, against interleaved (y, cr) or
-    // (y, cb) lanes.
-    let c_r = i32x4_splat(pair(Y_CF, CR_CF));
-    let c_b = i32x4_splat(pair(Y_CF, CB_CF));
-    let c_g_cr = i32x4_splat(pair(Y_CF, C_G_CR_COEF_1));
-    let c_g_cb = i32x4_splat(pair(0, C_G_CB_COEF_2));
+    // The G coefficients packed for `i32x4_dot_i16x8` against interleaved (cr, cb) lanes.
+    let c_g = i32x4_splat(pair(C_G_CR_COEF_1, C_G_CB_COEF_2));
+    let rnd = i32x4_splat(i32::from(YUV_RND));
+    let shift = YUV_PREC as u32;
 
-    // Wrapping i16 subtraction, as the scalar `cb - 128`
     let cb = i16x8_sub(cb, i16x8_splat(128));
     let cr = i16x8_sub(cr, i16x8_splat(128));
 
-    // y0 cr0 y1 cr1 ... for pixels 0..4 and 4..8
-    let y_cr_lo = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(y, cr);
-    let y_cr_hi = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(y, cr);
-    let y_cb_lo = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(y, cb);
-    let y_cb_hi = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(y, cb);
+    // r = y + ((cr * CR_CF + YUV_RND) >> YUV_PREC), b likewise with cb and CB_CF: the
+    // saturating add gives the scalar result wherever it is in i16 range, and a value that
+    // still clamps to the same 0 or 255 where it is not.
+    let r = i16x8_add_sat(y, chroma_term(i16x8_add(cr, cr), CR_CF));
+    let b = i16x8_add_sat(y, chroma_term(i16x8_add(cb, cb), CB_CF));
 
-    // r = y * Y_CF + cr * CR_CF
-    let r = finish(i32x4_dot_i16x8(y_cr_lo, c_r), i32x4_dot_i16x8(y_cr_hi, c_r));
-    // b = y * Y_CF + cb * CB_CF
-    let b = finish(i32x4_dot_i16x8(y_cb_lo, c_b), i32x4_dot_i16x8(y_cb_hi, c_b));
-    // g = (y * Y_CF + cr * C_G_CR_COEF_1) + (y * 0 + cb * C_G_CB_COEF_2)
-    let g = finish(
-        i32x4_add(i32x4_dot_i16x8(y_cr_lo, c_g_cr), i32x4_dot_i16x8(y_cb_lo, c_g_cb)),
-        i32x4_add(i32x4_dot_i16x8(y_cr_hi, c_g_cr), i32x4_dot_i16x8(y_cb_hi, c_g_cb))
-    );
+    // g = y + ((cr * C_G_CR_COEF_1 + cb * C_G_CB_COEF_2 + YUV_RND) >> YUV_PREC): the sum of
+    // two products does not split like r and b, so it is computed on i32 lanes.
+    let cr_cb_lo = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(cr, cb);
+    let cr_cb_hi = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(cr, cb);
+    let g_lo = i32x4_shr(i32x4_add(i32x4_dot_i16x8(cr_cb_lo, c_g), rnd), shift);
+    let g_hi = i32x4_shr(i32x4_add(i32x4_dot_i16x8(cr_cb_hi, c_g), rnd), shift);
+    let g = i16x8_add_sat(y, i16x8_narrow_i32x4(g_lo, g_hi));
     (r, g, b)
 }
 
@@ -96,23 +94,9 @@ fn ycbcr_to_rgb_16(y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16]) -> (v128, v128
 
     // Signed -> unsigned saturating narrowing: the clamp to 0..=255
     (
-        narrow_to_u8(r0, r1),
-        narrow_to_u8(g0, g1),
-        narrow_to_u8(b0, b1)
-    )
-}
-
-/// `u8x16_narrow_i16x8` with its clamp to 0..=255 written out first. The same result, but
-/// `core::arch` expresses each narrowing as a clamp and a truncation, and LLVM merges a chain
-/// of two (`i32` to `i16` to `u8`) into clamps on `i32` lanes and byte shuffles, about
-/// seventeen instructions for sixteen values. With the `i16` clamp explicit it keeps
-/// `i16x8.narrow_i32x4_s` and `i8x16.narrow_i16x8_u` (`packssdw`, `packuswb`), seven in all.
-#[inline(always)]
-fn narrow_to_u8(a: v128, b: v128) -> v128 {
-    let (zero, max) = (i16x8_splat(0), i16x8_splat(255));
-    u8x16_narrow_i16x8(
-        i16x8_min(i16x8_max(a, zero), max),
-        i16x8_min(i16x8_max(b, zero), max)
+        u8x16_narrow_i16x8(r0, r1),
+        u8x16_narrow_i16x8(g0, g1),
+        u8x16_narrow_i16x8(b0, b1)
     )
 }
 
@@ -217,33 +201,33 @@ mod tests {
 
     #[test]
     fn wasm_matches_scalar() {
-        // Every combination of a few interesting values, including out of range
-        // ones that saturate (but not so far out that the scalar `cb - 128` overflows)
-        let values: [i16; 16] = [
-            0, 1, 16, 64, 127, 128, 129, 200, 235, 254, 255, 256, -1, -300, i16::MIN + 128, i16::MAX
-        ];
-        for &y in &values {
-            for &cb in &values {
-                let y_in: [i16; 16] = core::array::from_fn(|i| y.wrapping_add(i as i16));
-                let cb_in = [cb; 16];
-                let cr_in = values;
+        // Every Cb and Cr pair of the range the decoder produces, against Y values in and
+        // far out of range (which saturate).
+        let y_values: [i16; 8] = [0, 1, 128, 254, 255, -300, i16::MIN, i16::MAX];
+        for &y in &y_values {
+            for cb in 0..=255_i16 {
+                for cr_start in (0..256_i16).step_by(16) {
+                    let y_in: [i16; 16] = core::array::from_fn(|i| y.wrapping_add(i as i16));
+                    let cb_in = [cb; 16];
+                    let cr_in: [i16; 16] = core::array::from_fn(|i| cr_start + i as i16);
 
-                let mut a = [0u8; 64 + 3];
-                let mut b = [0u8; 64 + 3];
-                macro_rules! check {
-                    ($scalar:expr, $wasm:expr, $len:expr) => {
-                        let (mut pa, mut pb) = (3, 3);
-                        $scalar(&y_in, &cb_in, &cr_in, &mut a, &mut pa);
-                        $wasm(&y_in, &cb_in, &cr_in, &mut b, &mut pb);
-                        assert_eq!(pa, 3 + $len);
-                        assert_eq!(pb, 3 + $len);
-                        assert_eq!(a, b);
-                    };
+                    let mut a = [0u8; 64 + 3];
+                    let mut b = [0u8; 64 + 3];
+                    macro_rules! check {
+                        ($scalar:expr, $wasm:expr, $len:expr) => {
+                            let (mut pa, mut pb) = (3, 3);
+                            $scalar(&y_in, &cb_in, &cr_in, &mut a, &mut pa);
+                            $wasm(&y_in, &cb_in, &cr_in, &mut b, &mut pb);
+                            assert_eq!(pa, 3 + $len);
+                            assert_eq!(pb, 3 + $len);
+                            assert_eq!(a, b, "y {y} cb {cb} cr {cr_start}..");
+                        };
+                    }
+                    check!(ycbcr_to_rgb_inner_16_scalar::<false>, ycbcr_to_rgb_wasm::<false>, 48);
+                    check!(ycbcr_to_rgb_inner_16_scalar::<true>, ycbcr_to_rgb_wasm::<true>, 48);
+                    check!(ycbcr_to_rgba_inner_16_scalar::<false>, ycbcr_to_rgba_wasm::<false>, 64);
+                    check!(ycbcr_to_rgba_inner_16_scalar::<true>, ycbcr_to_rgba_wasm::<true>, 64);
                 }
-                check!(ycbcr_to_rgb_inner_16_scalar::<false>, ycbcr_to_rgb_wasm::<false>, 48);
-                check!(ycbcr_to_rgb_inner_16_scalar::<true>, ycbcr_to_rgb_wasm::<true>, 48);
-                check!(ycbcr_to_rgba_inner_16_scalar::<false>, ycbcr_to_rgba_wasm::<false>, 64);
-                check!(ycbcr_to_rgba_inner_16_scalar::<true>, ycbcr_to_rgba_wasm::<true>, 64);
             }
         }
     }
