@@ -485,9 +485,9 @@ fn every_image_pair_converts_real_files_checked_by_imagemagick() -> Result<()> {
 }
 
 /// The image plugin's WebAssembly build takes its own SIMD128 paths through the codecs
-/// (`vendor/`), where the native build takes x86's: both must write exactly the same bytes,
-/// for every JPEG layout (subsampling, progressive, grey, CMYK, odd sizes) and every PNG
-/// filter and pixel size.
+/// (`vendor/`), where the native build takes x86's: both must write exactly the same bytes
+/// (PNG, JPEG and WebP), for every JPEG layout (subsampling, progressive, grey, CMYK, odd
+/// sizes) and every PNG filter and pixel size.
 #[test]
 fn the_sandboxed_image_plugin_writes_the_same_bytes_as_its_native_build() -> Result<()> {
     let wasm = Cli::with_plugins(&[IMAGE])?;
@@ -559,6 +559,7 @@ fn the_sandboxed_image_plugin_writes_the_same_bytes_as_its_native_build() -> Res
         for (target, options) in [
             ("png", &[][..]),
             ("jpg", &[][..]),
+            ("webp", &[][..]),
             ("png", &["width=333"][..]),
         ] {
             let ours = wasm.convert(input, target, options)?;

@@ -259,7 +259,11 @@ fn build_huffman_tree(
         // assign new lengths
         let mut len = length_limit;
         let mut indexes = frequencies.iter().copied().enumerate().collect::<Vec<_>>();
-        indexes.sort_unstable_by_key(|&(_, frequency)| frequency);
+        // A stable sort, so that symbols of equal frequency keep their order: the unstable
+        // sort's order among them depended on the size of the elements, `(usize, u32)`, 8
+        // bytes on wasm32 and 16 on x86-64, and the two builds wrote different (equally valid)
+        // codes for the same image.
+        indexes.sort_by_key(|&(_, frequency)| frequency);
         for &(i, frequency) in &indexes {
             if frequency > 0 {
                 while counts[len as usize] == 0 {
@@ -442,6 +446,98 @@ impl Default for EncoderParams {
 /// # Panics
 ///
 /// Panics if the image data is not of the indicated dimensions.
+/// The RGBA pixels of `data`, whose pixels have `N` bytes each, as `pixel` maps them: four
+/// at a time (a 16-byte array each) and then the last ones one by one.
+fn expand_pixels<const N: usize>(data: &[u8], pixel: impl Fn(&[u8; N]) -> [u8; 4]) -> Vec<u8> {
+    let one = |p: &[u8]| pixel(p.try_into().unwrap());
+    let groups = data.chunks_exact(4 * N);
+    let rest = groups.remainder();
+    let mut pixels: Vec<[u8; 16]> = Vec::with_capacity(groups.len() + 1);
+    pixels.extend(groups.map(|group| {
+        let mut out = [0; 16];
+        for (o, p) in out.chunks_exact_mut(4).zip(group.chunks_exact(N)) {
+            o.copy_from_slice(&one(p));
+        }
+        out
+    }));
+    let mut pixels = pixels.into_flattened();
+    pixels.extend(rest.chunks_exact(N).flat_map(one));
+    pixels
+}
+
+/// An RGB pixel as RGBA, with the subtract green transform.
+fn rgb_subtract_green(p: &[u8; 3]) -> [u8; 4] {
+    [p[0].wrapping_sub(p[1]), p[1], p[2].wrapping_sub(p[1]), 255]
+}
+
+/// An RGBA pixel with the subtract green transform.
+fn rgba_subtract_green(p: &[u8; 4]) -> [u8; 4] {
+    [p[0].wrapping_sub(p[1]), p[1], p[2].wrapping_sub(p[1]), p[3]]
+}
+
+/// The RGB and RGBA expansion with the subtract green transform in WebAssembly SIMD128, where
+/// LLVM makes byte-by-byte code of `expand_pixels`: sixteen RGB pixels (three vectors) or
+/// four RGBA pixels (one) at a time, the same bytes.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use core::arch::wasm32::*;
+
+    use super::{expand_pixels, rgb_subtract_green, rgba_subtract_green};
+
+    fn load(bytes: &[u8]) -> v128 {
+        let half = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        u64x2(half(0), half(8))
+    }
+
+    fn store(v: v128) -> [u8; 16] {
+        let mut out = [0; 16];
+        out[..8].copy_from_slice(&u64x2_extract_lane::<0>(v).to_le_bytes());
+        out[8..].copy_from_slice(&u64x2_extract_lane::<1>(v).to_le_bytes());
+        out
+    }
+
+    /// Four RGBA pixels minus their green in red and blue.
+    fn subtract_green(v: v128) -> v128 {
+        let green = i8x16_shuffle::<1, 16, 1, 16, 5, 16, 5, 16, 9, 16, 9, 16, 13, 16, 13, 16>(
+            v,
+            u8x16_splat(0),
+        );
+        i8x16_sub(v, green)
+    }
+
+    pub(super) fn expand_rgb(data: &[u8]) -> Vec<u8> {
+        let alpha = u32x4_splat(0xff00_0000);
+        let groups = data.chunks_exact(48);
+        let rest = groups.remainder();
+        let mut pixels: Vec<[[u8; 16]; 4]> = Vec::with_capacity(groups.len() + 1);
+        pixels.extend(groups.map(|group| {
+            let (a, b, c) = (load(&group[..16]), load(&group[16..32]), load(&group[32..]));
+            // Pixels 0-3 from bytes 0-11, 4-7 from 12-23, 8-11 from 24-35, 12-15 from 36-47;
+            // the alpha lanes take any byte, then 0xff from `alpha`.
+            let p0 = i8x16_shuffle::<0, 1, 2, 0, 3, 4, 5, 0, 6, 7, 8, 0, 9, 10, 11, 0>(a, a);
+            let p1 =
+                i8x16_shuffle::<12, 13, 14, 0, 15, 16, 17, 0, 18, 19, 20, 0, 21, 22, 23, 0>(a, b);
+            let p2 =
+                i8x16_shuffle::<8, 9, 10, 0, 11, 12, 13, 0, 14, 15, 16, 0, 17, 18, 19, 0>(b, c);
+            let p3 = i8x16_shuffle::<4, 5, 6, 0, 7, 8, 9, 0, 10, 11, 12, 0, 13, 14, 15, 0>(c, c);
+            [p0, p1, p2, p3].map(|p| store(subtract_green(v128_or(p, alpha))))
+        }));
+        let mut pixels = pixels.into_flattened().into_flattened();
+        pixels.extend_from_slice(&expand_pixels(rest, rgb_subtract_green));
+        pixels
+    }
+
+    pub(super) fn expand_rgba(data: &[u8]) -> Vec<u8> {
+        let groups = data.chunks_exact(16);
+        let rest = groups.remainder();
+        let mut pixels: Vec<[u8; 16]> = Vec::with_capacity(groups.len() + 1);
+        pixels.extend(groups.map(|group| store(subtract_green(load(group)))));
+        let mut pixels = pixels.into_flattened();
+        pixels.extend_from_slice(&expand_pixels(rest, rgba_subtract_green));
+        pixels
+    }
+}
+
 fn encode_frame(
     writer: &mut Frame,
     data: &[u8],
@@ -501,22 +597,22 @@ fn encode_frame(
     // meta-huffman codes
     w.write_bits(0x0, 1)?;
 
-    // expand to RGBA and compute the subtract green transform, in one pass: each pixel is
-    // mapped to an array, so the collect writes straight into a buffer of the right size
-    // (a `flat_map` is collected byte by byte, with a capacity check each time)
-    let pixels: Vec<[u8; 4]> = match color {
-        ColorType::L8 => data.iter().map(|&p| [0, p, 0, 255]).collect(),
-        ColorType::La8 => data.chunks_exact(2).map(|p| [0, p[0], 0, p[1]]).collect(),
-        ColorType::Rgb8 => data
-            .chunks_exact(3)
-            .map(|p| [p[0].wrapping_sub(p[1]), p[1], p[2].wrapping_sub(p[1]), 255])
-            .collect(),
-        ColorType::Rgba8 => data
-            .chunks_exact(4)
-            .map(|p| [p[0].wrapping_sub(p[1]), p[1], p[2].wrapping_sub(p[1]), p[3]])
-            .collect(),
+    // expand to RGBA and compute the subtract green transform, in one pass: pixels are
+    // mapped to arrays, four at a time where there are four, so the collect writes straight
+    // into a buffer of the right size (a `flat_map` is collected byte by byte, with a
+    // capacity check each time) and LLVM can turn each group into a few vector operations
+    let mut pixels = match color {
+        ColorType::L8 => expand_pixels(data, |p: &[u8; 1]| [0, p[0], 0, 255]),
+        ColorType::La8 => expand_pixels(data, |p: &[u8; 2]| [0, p[0], 0, p[1]]),
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        ColorType::Rgb8 => simd128::expand_rgb(data),
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        ColorType::Rgba8 => simd128::expand_rgba(data),
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        ColorType::Rgb8 => expand_pixels(data, rgb_subtract_green),
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        ColorType::Rgba8 => expand_pixels(data, rgba_subtract_green),
     };
-    let mut pixels = pixels.into_flattened();
 
     // compute predictor transform
     if params.use_predictor_transform {
