@@ -441,17 +441,13 @@ impl Default for EncoderParams {
     }
 }
 
-/// Encode image data with the indicated color type.
-///
-/// # Panics
-///
-/// Panics if the image data is not of the indicated dimensions.
 /// The RGBA pixels of `data`, whose pixels have `N` bytes each, as `pixel` maps them: four
 /// at a time (a 16-byte array each) and then the last ones one by one.
 fn expand_pixels<const N: usize>(data: &[u8], pixel: impl Fn(&[u8; N]) -> [u8; 4]) -> Vec<u8> {
     let one = |p: &[u8]| pixel(p.try_into().unwrap());
     let groups = data.chunks_exact(4 * N);
     let rest = groups.remainder();
+    // One group more than needed, so that the last pixels fit without a reallocation.
     let mut pixels: Vec<[u8; 16]> = Vec::with_capacity(groups.len() + 1);
     pixels.extend(groups.map(|group| {
         let mut out = [0; 16];
@@ -538,6 +534,11 @@ mod simd128 {
     }
 }
 
+/// Encode image data with the indicated color type.
+///
+/// # Panics
+///
+/// Panics if the image data is not of the indicated dimensions.
 fn encode_frame(
     writer: &mut Frame,
     data: &[u8],
@@ -597,10 +598,9 @@ fn encode_frame(
     // meta-huffman codes
     w.write_bits(0x0, 1)?;
 
-    // expand to RGBA and compute the subtract green transform, in one pass: pixels are
-    // mapped to arrays, four at a time where there are four, so the collect writes straight
-    // into a buffer of the right size (a `flat_map` is collected byte by byte, with a
-    // capacity check each time) and LLVM can turn each group into a few vector operations
+    // expand to RGBA and compute the subtract green transform, in one pass that writes whole
+    // pixels straight into a buffer of the right size (a `flat_map` is collected byte by
+    // byte, with a capacity check each time); SIMD128 shuffles for RGB and RGBA in wasm
     let mut pixels = match color {
         ColorType::L8 => expand_pixels(data, |p: &[u8; 1]| [0, p[0], 0, 255]),
         ColorType::La8 => expand_pixels(data, |p: &[u8; 2]| [0, p[0], 0, p[1]]),
