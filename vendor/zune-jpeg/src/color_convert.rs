@@ -59,7 +59,7 @@ use crate::decoder::ColorConvert16Ptr;
 mod avx;
 mod neon64;
 mod scalar;
-mod wasm;
+pub(crate) mod wasm;
 
 #[allow(unused_variables)]
 pub fn choose_ycbcr_to_rgb_convert_func(
@@ -97,12 +97,15 @@ pub fn choose_ycbcr_to_rgb_convert_func(
         // SIMD128 is enabled at compile time, there is nothing to detect, only honour
         // the option to stay away from platform specific (unsafe) code.
         if options.use_unsafe() {
-            use crate::color_convert::wasm::{ycbcr_to_rgb_wasm, ycbcr_to_rgba_wasm};
+            use crate::color_convert::wasm::{
+                ycbcr_to_bgr_16_wasm, ycbcr_to_bgra_16_wasm, ycbcr_to_rgb_16_wasm,
+                ycbcr_to_rgba_16_wasm
+            };
             match type_need {
-                ColorSpace::RGB => return Some(ycbcr_to_rgb_wasm::<false>),
-                ColorSpace::RGBA => return Some(ycbcr_to_rgba_wasm::<false>),
-                ColorSpace::BGR => return Some(ycbcr_to_rgb_wasm::<true>),
-                ColorSpace::BGRA => return Some(ycbcr_to_rgba_wasm::<true>),
+                ColorSpace::RGB => return Some(ycbcr_to_rgb_16_wasm),
+                ColorSpace::RGBA => return Some(ycbcr_to_rgba_16_wasm),
+                ColorSpace::BGR => return Some(ycbcr_to_bgr_16_wasm),
+                ColorSpace::BGRA => return Some(ycbcr_to_bgra_16_wasm),
                 _ => () // fall through to scalar, which has more types
             }
         }

@@ -298,6 +298,21 @@ fn color_convert_ycbcr(
     let num_components = output_colorspace.num_components();
 
     let stride = width * num_components;
+    // WebAssembly: whole rows at a time, rather than a call through the pointer per 16 pixels.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if width >= 16 {
+        if let Some(convert_row) = crate::color_convert::wasm::row_converter(color_convert_16) {
+            for (((y, cb), cr), out) in mcu_block[0]
+                .chunks_exact(padded_width)
+                .zip(mcu_block[1].chunks_exact(padded_width))
+                .zip(mcu_block[2].chunks_exact(padded_width))
+                .zip(output.chunks_exact_mut(stride))
+            {
+                convert_row(y, cb, cr, out);
+            }
+            return;
+        }
+    }
     // Allocate temporary buffer for small widths less than  16.
     let mut temp = [0; 64];
     // We need to chunk per width to ensure we can discard extra values at the end of the width.

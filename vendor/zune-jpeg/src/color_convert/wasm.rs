@@ -24,6 +24,7 @@
 use core::arch::wasm32::*;
 
 use crate::color_convert::scalar::{CB_CF, CR_CF, C_G_CB_COEF_2, C_G_CR_COEF_1, YUV_PREC, YUV_RND};
+use crate::decoder::ColorConvert16Ptr;
 
 /// Load 16 `i16`s as two `i16x8` vectors
 #[inline(always)]
@@ -42,8 +43,15 @@ fn load_16(v: &[i16; 16]) -> (v128, v128) {
 /// and `CR_CF` (22970) and `CB_CF` (29032) have one and three factors of two, so `d` would
 /// need ten or more: `|d| >= 1024`. The products never reach the saturation.
 #[inline(always)]
-fn chroma_term(d2: v128, coef: i16) -> v128 {
-    i16x8_q15mulr_sat(d2, i16x8_splat(coef))
+fn chroma_term<const RELAXED: bool>(d2: v128, coef: i16) -> v128 {
+    if RELAXED {
+        // `i16x8.relaxed_q15mulr_s` differs from `i16x8.q15mulr_sat_s` only where both
+        // operands are `i16::MIN`; `d2` is within -256..=254. On x86 it is one `pmulhrsw`
+        // instead of `pmulhrsw` followed by a compare and a xor that fix that one case up.
+        i16x8_relaxed_q15mulr(d2, i16x8_splat(coef))
+    } else {
+        i16x8_q15mulr_sat(d2, i16x8_splat(coef))
+    }
 }
 
 /// Convert 8 pixels, returns R, G and B as `i16x8` (unclamped, but saturated to i16)
@@ -51,7 +59,7 @@ fn chroma_term(d2: v128, coef: i16) -> v128 {
 /// `cb` and `cr` must be in 0..=255, as the decoder's IDCT and upsamplers leave them (the
 /// x86 AVX2 version relies on it too); `y` may be any `i16`.
 #[inline(always)]
-fn ycbcr_to_rgb_8(y: v128, cb: v128, cr: v128) -> (v128, v128, v128) {
+fn ycbcr_to_rgb_8<const RELAXED: bool>(y: v128, cb: v128, cr: v128) -> (v128, v128, v128) {
     // The G coefficients packed for `i32x4_dot_i16x8` against interleaved (cr, cb) lanes.
     let c_g = i32x4_splat(pair(C_G_CR_COEF_1, C_G_CB_COEF_2));
     let rnd = i32x4_splat(i32::from(YUV_RND));
@@ -63,8 +71,8 @@ fn ycbcr_to_rgb_8(y: v128, cb: v128, cr: v128) -> (v128, v128, v128) {
     // r = y + ((cr * CR_CF + YUV_RND) >> YUV_PREC), b likewise with cb and CB_CF: the
     // saturating add gives the scalar result wherever it is in i16 range, and a value that
     // still clamps to the same 0 or 255 where it is not.
-    let r = i16x8_add_sat(y, chroma_term(i16x8_add(cr, cr), CR_CF));
-    let b = i16x8_add_sat(y, chroma_term(i16x8_add(cb, cb), CB_CF));
+    let r = i16x8_add_sat(y, chroma_term::<RELAXED>(i16x8_add(cr, cr), CR_CF));
+    let b = i16x8_add_sat(y, chroma_term::<RELAXED>(i16x8_add(cb, cb), CB_CF));
 
     // g = y + ((cr * C_G_CR_COEF_1 + cb * C_G_CB_COEF_2 + YUV_RND) >> YUV_PREC): the sum of
     // two products does not split like r and b, so it is computed on i32 lanes.
@@ -84,13 +92,15 @@ const fn pair(a: i16, b: i16) -> i32 {
 
 /// Convert 16 pixels, returns R, G and B clamped to 0..=255 as `u8x16`
 #[inline(always)]
-fn ycbcr_to_rgb_16(y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16]) -> (v128, v128, v128) {
+fn ycbcr_to_rgb_16<const RELAXED: bool>(
+    y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16]
+) -> (v128, v128, v128) {
     let (y0, y1) = load_16(y);
     let (cb0, cb1) = load_16(cb);
     let (cr0, cr1) = load_16(cr);
 
-    let (r0, g0, b0) = ycbcr_to_rgb_8(y0, cb0, cr0);
-    let (r1, g1, b1) = ycbcr_to_rgb_8(y1, cb1, cr1);
+    let (r0, g0, b0) = ycbcr_to_rgb_8::<RELAXED>(y0, cb0, cr0);
+    let (r1, g1, b1) = ycbcr_to_rgb_8::<RELAXED>(y1, cb1, cr1);
 
     // Signed -> unsigned saturating narrowing: the clamp to 0..=255
     (
@@ -161,7 +171,7 @@ fn store<const N: usize>(vectors: [v128; N], output: &mut [u8], pos: &mut usize)
 pub fn ycbcr_to_rgb_wasm<const BGRA: bool>(
     y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], offset: &mut usize
 ) {
-    let (r, g, b) = ycbcr_to_rgb_16(y, cb, cr);
+    let (r, g, b) = ycbcr_to_rgb_16::<false>(y, cb, cr);
     let pixels = if BGRA { interleave_3(b, g, r) } else { interleave_3(r, g, b) };
     store(pixels, out, offset);
 }
@@ -174,10 +184,103 @@ pub fn ycbcr_to_rgb_wasm<const BGRA: bool>(
 pub fn ycbcr_to_rgba_wasm<const BGRA: bool>(
     y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], offset: &mut usize
 ) {
-    let (r, g, b) = ycbcr_to_rgb_16(y, cb, cr);
+    let (r, g, b) = ycbcr_to_rgb_16::<false>(y, cb, cr);
     let alpha = u8x16_splat(255);
     let pixels = if BGRA { interleave_4(b, g, r, alpha) } else { interleave_4(r, g, b, alpha) };
     store(pixels, out, offset);
+}
+
+/// A row converter: `y`, `cb` and `cr` hold at least `width` samples, `out` is `width`
+/// pixels long, and `width` is at least 16.
+pub type ConvertRow = fn(&[i16], &[i16], &[i16], &mut [u8]);
+
+/// The decoder's per-16-pixel converters: one function each, not generic, so that each has a
+/// single address to recognise in [`row_converter`]. (A generic function is instantiated in
+/// every codegen unit that names it, and each copy has its own address.)
+pub fn ycbcr_to_rgb_16_wasm(
+    y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], offset: &mut usize
+) {
+    ycbcr_to_rgb_wasm::<false>(y, cb, cr, out, offset);
+}
+
+/// BGR, see [`ycbcr_to_rgb_16_wasm`].
+pub fn ycbcr_to_bgr_16_wasm(
+    y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], offset: &mut usize
+) {
+    ycbcr_to_rgb_wasm::<true>(y, cb, cr, out, offset);
+}
+
+/// RGBA, see [`ycbcr_to_rgb_16_wasm`].
+pub fn ycbcr_to_rgba_16_wasm(
+    y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], offset: &mut usize
+) {
+    ycbcr_to_rgba_wasm::<false>(y, cb, cr, out, offset);
+}
+
+/// BGRA, see [`ycbcr_to_rgb_16_wasm`].
+pub fn ycbcr_to_bgra_16_wasm(
+    y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], offset: &mut usize
+) {
+    ycbcr_to_rgba_wasm::<true>(y, cb, cr, out, offset);
+}
+
+/// The row converter that does what `convert_16` does, if it is one of this module's.
+///
+/// A row converter keeps the loop over a row's 16 pixel groups in one function, where the
+/// decoder calls `convert_16` through a pointer for every group, and it uses the relaxed
+/// form of the Q15 multiplication.
+#[allow(unpredictable_function_pointer_comparisons)]
+pub fn row_converter(convert_16: ColorConvert16Ptr) -> Option<ConvertRow> {
+    // A WebAssembly function pointer is the function's index in the table, and the
+    // functions compared here are not generic, so each has exactly one. A miss would only
+    // mean the slower path.
+    let ours: [(ColorConvert16Ptr, ConvertRow); 4] = [
+        (ycbcr_to_rgb_16_wasm, convert_row::<3, false>),
+        (ycbcr_to_bgr_16_wasm, convert_row::<3, true>),
+        (ycbcr_to_rgba_16_wasm, convert_row::<4, false>),
+        (ycbcr_to_bgra_16_wasm, convert_row::<4, true>)
+    ];
+    ours.iter()
+        .find(|(function, _)| *function == convert_16)
+        .map(|(_, row)| *row)
+}
+
+/// Converts a row of `out.len() / N` pixels (at least 16) to `N` bytes per pixel: RGB(A), or
+/// BGR(A) if `BGRA`. The last group of 16 overlaps the one before it when the width is not a
+/// multiple of 16, and writes the same bytes there again.
+fn convert_row<const N: usize, const BGRA: bool>(
+    y: &[i16], cb: &[i16], cr: &[i16], out: &mut [u8]
+) {
+    let width = out.len() / N;
+    assert!(width >= 16 && y.len() >= width && cb.len() >= width && cr.len() >= width);
+    convert_row_relaxed::<N, BGRA>(&y[..width], &cb[..width], &cr[..width], out, width);
+}
+
+/// [`convert_row`]'s loop, compiled with relaxed SIMD for `i16x8.relaxed_q15mulr_s`. The
+/// runtime must enable the relaxed SIMD proposal (wasmtime does by default).
+#[target_feature(enable = "relaxed-simd")]
+fn convert_row_relaxed<const N: usize, const BGRA: bool>(
+    y: &[i16], cb: &[i16], cr: &[i16], out: &mut [u8], width: usize
+) {
+    let group = |x: usize, out: &mut [u8]| {
+        let take = |plane: &[i16]| -> [i16; 16] { plane[x..x + 16].try_into().unwrap() };
+        let (r, g, b) = ycbcr_to_rgb_16::<true>(&take(y), &take(cb), &take(cr));
+        let (first, third) = if BGRA { (b, r) } else { (r, b) };
+        let mut pos = x * N;
+        if N == 3 {
+            store(interleave_3(first, g, third), out, &mut pos);
+        } else {
+            store(interleave_4(first, g, third, u8x16_splat(255)), out, &mut pos);
+        }
+    };
+    let mut x = 0;
+    while x + 16 <= width {
+        group(x, out);
+        x += 16;
+    }
+    if x < width {
+        group(width - 16, out);
+    }
 }
 
 #[cfg(test)]
@@ -228,6 +331,44 @@ mod tests {
                     check!(ycbcr_to_rgba_inner_16_scalar::<false>, ycbcr_to_rgba_wasm::<false>, 64);
                     check!(ycbcr_to_rgba_inner_16_scalar::<true>, ycbcr_to_rgba_wasm::<true>, 64);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn rows_match_scalar() {
+        // Widths that are and are not multiples of 16 (the last group then overlaps), with
+        // samples spread over the decoder's range and Y beyond it.
+        for width in [16, 17, 31, 32, 33, 47, 100, 257] {
+            let sample = |i: usize, k: usize| ((i * k + i / 3) % 256) as i16;
+            let y: Vec<i16> = (0..width + 5).map(|i| sample(i, 7) * 2 - 100).collect();
+            let cb: Vec<i16> = (0..width + 5).map(|i| sample(i, 13)).collect();
+            let cr: Vec<i16> = (0..width + 5).map(|i| sample(i, 29)).collect();
+            let cases: [(ColorConvert16Ptr, usize, ColorConvert16Ptr); 4] = [
+                (ycbcr_to_rgb_16_wasm, 3, ycbcr_to_rgb_inner_16_scalar::<false>),
+                (ycbcr_to_bgr_16_wasm, 3, ycbcr_to_rgb_inner_16_scalar::<true>),
+                (ycbcr_to_rgba_16_wasm, 4, ycbcr_to_rgba_inner_16_scalar::<false>),
+                (ycbcr_to_bgra_16_wasm, 4, ycbcr_to_rgba_inner_16_scalar::<true>)
+            ];
+            for (convert_16, n, scalar) in cases {
+                let row = row_converter(convert_16).expect("a row converter");
+                let mut got = vec![0u8; width * n];
+                row(&y, &cb, &cr, &mut got);
+                let mut want = vec![0u8; (width + 15) / 16 * 16 * n];
+                let padded = |plane: &[i16]| {
+                    let mut v = plane[..width].to_vec();
+                    v.resize((width + 15) / 16 * 16, 0);
+                    v
+                };
+                let (py, pcb, pcr) = (padded(&y), padded(&cb), padded(&cr));
+                let mut pos = 0;
+                let groups =
+                    py.chunks_exact(16).zip(pcb.chunks_exact(16)).zip(pcr.chunks_exact(16));
+                for ((y16, cb16), cr16) in groups {
+                    let group = |plane: &[i16]| -> [i16; 16] { plane.try_into().unwrap() };
+                    scalar(&group(y16), &group(cb16), &group(cr16), &mut want, &mut pos);
+                }
+                assert_eq!(got, want[..width * n], "width {width}, {n} bytes per pixel");
             }
         }
     }
