@@ -163,65 +163,55 @@ fn store<const N: usize>(vectors: [v128; N], output: &mut [u8], pos: &mut usize)
     *pos += N * 16;
 }
 
-/// Convert YCbCr to RGB/BGR
-///
-/// Converts to RGB if const BGRA is false
-///
-/// Converts to BGR if const BGRA is true
-pub fn ycbcr_to_rgb_wasm<const BGRA: bool>(
-    y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], offset: &mut usize
+/// Converts 16 pixels to `N` bytes each (RGB or RGBA, BGR or BGRA if `BGRA`) at
+/// `out[*pos..]` and advances `pos`; `RELAXED` picks the Q15 multiplication (see
+/// [`chroma_term`]).
+#[inline(always)]
+fn convert_16<const N: usize, const BGRA: bool, const RELAXED: bool>(
+    y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], pos: &mut usize
 ) {
-    let (r, g, b) = ycbcr_to_rgb_16::<false>(y, cb, cr);
-    let pixels = if BGRA { interleave_3(b, g, r) } else { interleave_3(r, g, b) };
-    store(pixels, out, offset);
-}
-
-/// Convert YCbCr to RGBA/BGRA
-///
-/// Converts to RGBA if const BGRA is false
-///
-/// Converts to BGRA if const BGRA is true
-pub fn ycbcr_to_rgba_wasm<const BGRA: bool>(
-    y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], offset: &mut usize
-) {
-    let (r, g, b) = ycbcr_to_rgb_16::<false>(y, cb, cr);
-    let alpha = u8x16_splat(255);
-    let pixels = if BGRA { interleave_4(b, g, r, alpha) } else { interleave_4(r, g, b, alpha) };
-    store(pixels, out, offset);
+    let (r, g, b) = ycbcr_to_rgb_16::<RELAXED>(y, cb, cr);
+    let (first, third) = if BGRA { (b, r) } else { (r, b) };
+    if N == 3 {
+        store(interleave_3(first, g, third), out, pos);
+    } else {
+        store(interleave_4(first, g, third, u8x16_splat(255)), out, pos);
+    }
 }
 
 /// A row converter: `y`, `cb` and `cr` hold at least `width` samples, `out` is `width`
 /// pixels long, and `width` is at least 16.
 pub type ConvertRow = fn(&[i16], &[i16], &[i16], &mut [u8]);
 
-/// The decoder's per-16-pixel converters: one function each, not generic, so that each has a
-/// single address to recognise in [`row_converter`]. (A generic function is instantiated in
-/// every codegen unit that names it, and each copy has its own address.)
+/// Converts 16 pixels to RGB, for the decoder's function pointer. This and the three below
+/// are not generic, so that each has a single address to recognise in [`row_converter`]. (A
+/// generic function is instantiated in every codegen unit that names it, each copy at its own
+/// address.)
 pub fn ycbcr_to_rgb_16_wasm(
     y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], offset: &mut usize
 ) {
-    ycbcr_to_rgb_wasm::<false>(y, cb, cr, out, offset);
+    convert_16::<3, false, false>(y, cb, cr, out, offset);
 }
 
 /// BGR, see [`ycbcr_to_rgb_16_wasm`].
 pub fn ycbcr_to_bgr_16_wasm(
     y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], offset: &mut usize
 ) {
-    ycbcr_to_rgb_wasm::<true>(y, cb, cr, out, offset);
+    convert_16::<3, true, false>(y, cb, cr, out, offset);
 }
 
 /// RGBA, see [`ycbcr_to_rgb_16_wasm`].
 pub fn ycbcr_to_rgba_16_wasm(
     y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], offset: &mut usize
 ) {
-    ycbcr_to_rgba_wasm::<false>(y, cb, cr, out, offset);
+    convert_16::<4, false, false>(y, cb, cr, out, offset);
 }
 
 /// BGRA, see [`ycbcr_to_rgb_16_wasm`].
 pub fn ycbcr_to_bgra_16_wasm(
     y: &[i16; 16], cb: &[i16; 16], cr: &[i16; 16], out: &mut [u8], offset: &mut usize
 ) {
-    ycbcr_to_rgba_wasm::<true>(y, cb, cr, out, offset);
+    convert_16::<4, true, false>(y, cb, cr, out, offset);
 }
 
 /// The row converter that does what `convert_16` does, if it is one of this module's.
@@ -264,14 +254,7 @@ fn convert_row_relaxed<const N: usize, const BGRA: bool>(
 ) {
     let group = |x: usize, out: &mut [u8]| {
         let take = |plane: &[i16]| -> [i16; 16] { plane[x..x + 16].try_into().unwrap() };
-        let (r, g, b) = ycbcr_to_rgb_16::<true>(&take(y), &take(cb), &take(cr));
-        let (first, third) = if BGRA { (b, r) } else { (r, b) };
-        let mut pos = x * N;
-        if N == 3 {
-            store(interleave_3(first, g, third), out, &mut pos);
-        } else {
-            store(interleave_4(first, g, third, u8x16_splat(255)), out, &mut pos);
-        }
+        convert_16::<N, BGRA, true>(&take(y), &take(cb), &take(cr), out, &mut (x * N));
     };
     let mut x = 0;
     while x + 16 <= width {
@@ -326,10 +309,10 @@ mod tests {
                             assert_eq!(a, b, "y {y} cb {cb} cr {cr_start}..");
                         };
                     }
-                    check!(ycbcr_to_rgb_inner_16_scalar::<false>, ycbcr_to_rgb_wasm::<false>, 48);
-                    check!(ycbcr_to_rgb_inner_16_scalar::<true>, ycbcr_to_rgb_wasm::<true>, 48);
-                    check!(ycbcr_to_rgba_inner_16_scalar::<false>, ycbcr_to_rgba_wasm::<false>, 64);
-                    check!(ycbcr_to_rgba_inner_16_scalar::<true>, ycbcr_to_rgba_wasm::<true>, 64);
+                    check!(ycbcr_to_rgb_inner_16_scalar::<false>, ycbcr_to_rgb_16_wasm, 48);
+                    check!(ycbcr_to_rgb_inner_16_scalar::<true>, ycbcr_to_bgr_16_wasm, 48);
+                    check!(ycbcr_to_rgba_inner_16_scalar::<false>, ycbcr_to_rgba_16_wasm, 64);
+                    check!(ycbcr_to_rgba_inner_16_scalar::<true>, ycbcr_to_bgra_16_wasm, 64);
                 }
             }
         }
