@@ -237,6 +237,10 @@ impl BitSink {
     }
 
     /// A run of `run` zero bytes: a literal zero, then matches at distance 1.
+    ///
+    /// Inlined so that the sink's fields stay in registers: a call takes the sink's address,
+    /// which in WebAssembly kept them in linear memory, loaded and stored at every code.
+    #[inline(always)]
     fn put_run<W: Write>(
         &mut self,
         mut run: u32,
