@@ -545,12 +545,7 @@ fn the_sandboxed_image_plugin_writes_the_same_bytes_as_its_native_build() -> Res
     ];
     for (name, args) in made {
         let path = scratch.join(name);
-        let status = Command::new("convert")
-            .arg(&photo)
-            .args(args.split_whitespace())
-            .arg(&path)
-            .status()?;
-        ensure!(status.success(), "ImageMagick could not make {name}");
+        imagemagick(&[&photo], args, &path)?;
         inputs.push(path);
     }
     let mut compared = 0;
@@ -598,12 +593,11 @@ fn the_sandboxed_image_plugin_writes_the_same_bytes_as_its_native_build() -> Res
 fn jpeg_output_stays_close_to_its_source() -> Result<()> {
     let cli = Cli::with_plugins(&[IMAGE])?;
     let source = cli.scratch().join("photo.png");
-    let status = Command::new("convert")
-        .arg(corpus("image/jpeg-exif-gps.jpg"))
-        .args(["-resize", "641x479!"])
-        .arg(&source)
-        .status()?;
-    ensure!(status.success(), "ImageMagick could not make the source");
+    imagemagick(
+        &[corpus("image/jpeg-exif-gps.jpg")],
+        "-resize 641x479!",
+        &source,
+    )?;
     for (quality, least) in [(95, 37.0), (75, 26.0), (30, 22.0)] {
         let option = format!("quality={quality}");
         let jpeg = cli.convert(&source, "jpg", &[&option])?;
@@ -614,6 +608,87 @@ fn jpeg_output_stays_close_to_its_source() -> Result<()> {
             "quality {quality}: the JPEG is {psnr:.1} dB from its source, below {least} dB"
         );
     }
+    Ok(())
+}
+
+/// The JPEG reader (a patched copy under `vendor/`, shared by both builds, so the byte
+/// comparison above cannot see its mistakes) decodes what libjpeg decodes: ImageMagick's
+/// reading of each JPEG and the plugin's PNG of it agree to rounding. A Huffman decoder that
+/// loses its place (a refill, a stuffed 0xFF byte, a restart marker) turns the rest of the
+/// image into noise, far below the bound.
+#[test]
+fn jpeg_input_decodes_as_libjpeg_decodes_it() -> Result<()> {
+    let cli = Cli::with_plugins(&[IMAGE])?;
+    let mut inputs: Vec<std::path::PathBuf> = [
+        "jpeg-exif-gps.jpg",
+        "jpeg-progressive.jpg",
+        "jpeg-grayscale.jpg",
+        "jpeg-orientation-6.jpg",
+    ]
+    .iter()
+    .map(|name| corpus(&format!("image/{name}")))
+    .collect();
+    // Layouts the corpus lacks: a restart marker after every MCU, and noise at the highest
+    // quality, whose long codes and many 0xFF bytes (each followed by a stuffed zero) make
+    // most refills leave the fast path.
+    let photo = corpus("image/jpeg-exif-gps.jpg");
+    let made = [
+        (
+            "restarts.jpg",
+            vec![photo.display().to_string()],
+            "-resize 333x217! -define jpeg:restart-interval=1",
+        ),
+        (
+            "noise420.jpg",
+            vec!["-size".into(), "259x131".into(), "xc:gray".into()],
+            "-seed 7 +noise Random -quality 100 -sampling-factor 4:2:0",
+        ),
+        (
+            "noise444.jpg",
+            vec!["-size".into(), "200x150".into(), "xc:gray".into()],
+            "-seed 9 +noise Random -quality 100 -sampling-factor 4:4:4",
+        ),
+        (
+            "noise422-restarts.jpg",
+            vec!["-size".into(), "301x77".into(), "xc:gray".into()],
+            "-seed 11 +noise Random -quality 97 -sampling-factor 4:2:2 \
+             -define jpeg:restart-interval=3",
+        ),
+    ];
+    for (name, source, args) in made {
+        let path = cli.scratch().join(name);
+        imagemagick(&source, args, &path)?;
+        inputs.push(path);
+    }
+    for input in &inputs {
+        let name = input.display();
+        let png = cli.convert(input, "png", &["auto_orient=false"])?;
+        ensure!(png.success, "{name} → png: {}", png.stderr);
+        let psnr = psnr(input, &png.output)?;
+        ensure!(
+            psnr >= 38.0,
+            "{name}: the plugin decoded other pixels than libjpeg ({psnr:.1} dB apart)"
+        );
+    }
+    Ok(())
+}
+
+/// Runs ImageMagick's `convert <inputs> <args> <output>`: `args` are split at whitespace.
+fn imagemagick(
+    inputs: &[impl AsRef<std::ffi::OsStr>],
+    args: &str,
+    output: &std::path::Path,
+) -> Result<()> {
+    let status = Command::new("convert")
+        .args(inputs)
+        .args(args.split_whitespace())
+        .arg(output)
+        .status()?;
+    ensure!(
+        status.success(),
+        "ImageMagick could not make {} ({args})",
+        output.display()
+    );
     Ok(())
 }
 
@@ -646,12 +721,7 @@ fn webp_output_keeps_every_pixel() -> Result<()> {
     ];
     for (name, args) in sources {
         let source = cli.scratch().join(name);
-        let status = Command::new("convert")
-            .arg(corpus("image/jpeg-exif-gps.jpg"))
-            .args(args.split_whitespace())
-            .arg(&source)
-            .status()?;
-        ensure!(status.success(), "ImageMagick could not make {name}");
+        imagemagick(&[corpus("image/jpeg-exif-gps.jpg")], args, &source)?;
         let webp = cli.convert(&source, "webp", &[])?;
         ensure!(webp.success, "{name} → webp: {}", webp.stderr);
         let peak = peak_error(&source, &webp.output)?;
@@ -742,12 +812,11 @@ fn image_data_that_fails_its_checksum_is_malformed() -> Result<()> {
     let wasm = Cli::with_plugins(&[IMAGE])?;
     let native = Cli::with_plugins(&[IMAGE_NATIVE])?;
     let intact = wasm.scratch().join("intact.png");
-    let status = Command::new("convert")
-        .arg(corpus("image/jpeg-exif-gps.jpg"))
-        .args(["-resize", "1200x900!", "-define", "png:compression-level=1"])
-        .arg(&intact)
-        .status()?;
-    ensure!(status.success(), "ImageMagick could not make the PNG");
+    imagemagick(
+        &[corpus("image/jpeg-exif-gps.jpg")],
+        "-resize 1200x900! -define png:compression-level=1",
+        &intact,
+    )?;
     let mut png = std::fs::read(&intact)?;
     // Chunks after the signature: (offset of the data, length, type).
     let mut chunks = Vec::new();

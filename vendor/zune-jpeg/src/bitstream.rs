@@ -138,6 +138,85 @@ pub(crate) struct BitStream {
     pub seen_eoi:            bool,
 }
 
+/// A copy of a [`BitStream`]'s bit buffers and count, kept in locals (registers) through a
+/// block's hot loop.
+#[derive(Clone, Copy)]
+struct LocalBits {
+    buffer:         u64,
+    aligned_buffer: u64,
+    bits_left:      u8,
+}
+
+impl LocalBits {
+    #[inline(always)]
+    fn load(stream: &BitStream) -> LocalBits {
+        LocalBits {
+            buffer:         stream.buffer,
+            aligned_buffer: stream.aligned_buffer,
+            bits_left:      stream.bits_left,
+        }
+    }
+
+    #[inline(always)]
+    fn store(self, stream: &mut BitStream) {
+        stream.buffer = self.buffer;
+        stream.aligned_buffer = self.aligned_buffer;
+        stream.bits_left = self.bits_left;
+    }
+
+    /// What [`BitStream::refill`] does when the next four bytes are in memory and none of
+    /// them is 0xFF (neither a marker nor a stuffed byte), without any call. False, with
+    /// nothing read, in every other case, which `refill` must then handle.
+    #[inline(always)]
+    fn refill_buffered<T>(&mut self, stream: &BitStream, reader: &mut ZReader<T>) -> bool
+    where
+        T: ZByteReaderTrait
+    {
+        if stream.marker.is_some() || stream.seen_eoi || stream.overread_by > 0 {
+            return false;
+        }
+        let msb_buf = match reader.buffered() {
+            &[a, b, c, d, ..] => u32::from_be_bytes([a, b, c, d]),
+            _ => return false
+        };
+        if has_byte(msb_buf, 255) {
+            return false;
+        }
+        reader.skip_buffered(4);
+        self.bits_left += 32;
+        self.buffer <<= 32;
+        self.buffer |= u64::from(msb_buf);
+        self.aligned_buffer = self.buffer << (64 - self.bits_left);
+        true
+    }
+
+    /// As [`BitStream::peek_bits`].
+    #[inline(always)]
+    #[allow(clippy::cast_possible_truncation)]
+    const fn peek_bits<const LOOKAHEAD: u8>(&self) -> i32 {
+        (self.aligned_buffer >> (64 - LOOKAHEAD)) as i32
+    }
+
+    /// As [`BitStream::drop_bits`].
+    #[inline(always)]
+    fn drop_bits(&mut self, n: u8) {
+        self.bits_left = self.bits_left.saturating_sub(n);
+        self.aligned_buffer <<= n;
+    }
+
+    /// As [`BitStream::get_bits`].
+    #[inline(always)]
+    #[allow(clippy::cast_possible_truncation)]
+    fn get_bits(&mut self, n_bits: u8) -> i32 {
+        let mask = (1_u64 << n_bits) - 1;
+
+        self.aligned_buffer = self.aligned_buffer.rotate_left(u32::from(n_bits));
+        let bits = (self.aligned_buffer & mask) as i32;
+        self.bits_left = self.bits_left.wrapping_sub(n_bits);
+        bits
+    }
+}
+
 impl BitStream {
     /// Create a new BitStream
     #[rustfmt::skip]
@@ -303,6 +382,17 @@ impl BitStream {
         }
         return Ok(true);
     }
+
+    /// [`Self::refill`], out of line.
+    #[cold]
+    #[inline(never)]
+    fn refill_out_of_line<T>(&mut self, reader: &mut ZReader<T>) -> Result<bool, DecodeErrors>
+    where
+        T: ZByteReaderTrait
+    {
+        self.refill(reader)
+    }
+
     /// Decode the DC coefficient in a MCU block.
     ///
     /// The decoded coefficient is written to `dc_prediction`
@@ -388,12 +478,6 @@ impl BitStream {
     where
         T: ZByteReaderTrait
     {
-        // Get fast AC table as a reference before we enter the hot path
-        let ac_lookup = ac_table.ac_lookup.as_ref().unwrap();
-
-        let (mut symbol, mut r, mut fast_ac);
-        // Decode AC coefficients
-        let mut pos: usize = 1;
         if  self.bits_left < 1 && self.marker.is_some() {
             return Err(DecodeErrors::Format(
                 "No more bytes left in stream before marker".to_string()
@@ -405,44 +489,93 @@ impl BitStream {
         // set dc to be the dc prediction.
         block[0] = *dc_prediction * qt_table[0];
 
-        while pos < 64 {
-            self.refill(reader)?;
-            symbol = self.peek_bits::<HUFF_LOOKAHEAD>();
-            fast_ac = ac_lookup[symbol as usize];
-            symbol = ac_table.lookup[symbol as usize];
+        // The AC loop works on a copy of the bit buffers and count, written back when it
+        // ends, whichever way. Changed in place, they were loaded from and stored to memory at
+        // every symbol on WebAssembly, where `self` is an address in linear memory.
+        let mut bits = LocalBits::load(self);
+        let result = Self::decode_ac(self, &mut bits, reader, ac_table, qt_table, block);
+        bits.store(self);
+        result
+    }
 
-            if fast_ac != 0 {
-                //  FAST AC path
-                pos += ((fast_ac >> 4) & 15) as usize; // run
-                let t_pos = UN_ZIGZAG[min(pos, 63)] & 63;
+    /// The AC coefficients of a block, from `bits`.
+    ///
+    /// The symbols are decoded in an inner loop without any call: it refills `bits` itself
+    /// when the next four bytes are buffered and free of 0xFF, and leaves for every other
+    /// refill, which goes through `stream` ([`Self::refill`], out of line; `bits` is written
+    /// to `stream` first and read back after). On WebAssembly the values a loop keeps across
+    /// a call were spilled to the stack and reloaded at every symbol, and the inlined
+    /// `refill` held several calls.
+    #[inline(always)]
+    fn decode_ac<T>(
+        stream: &mut BitStream, bits: &mut LocalBits, reader: &mut ZReader<T>,
+        ac_table: &HuffmanTable, qt_table: &[i32; DCT_BLOCK], block: &mut [i32; 64]
+    ) -> Result<u16, DecodeErrors>
+    where
+        T: ZByteReaderTrait
+    {
+        // Get fast AC table as a reference before we enter the hot path
+        let ac_lookup = ac_table.ac_lookup.as_ref().unwrap();
 
-                block[t_pos] = i32::from(fast_ac >> 8) * (qt_table[t_pos]); // Value
-                self.drop_bits((fast_ac & 15) as u8);
-                pos += 1;
-            } else {
-                decode_huff!(self, symbol, ac_table);
+        let (mut symbol, mut r, mut fast_ac);
+        let mut pos: usize = 1;
 
-                r = symbol >> 4;
-                symbol &= 15;
+        // One symbol: a coefficient, a run of zeros or the end of the block.
+        macro_rules! decode_symbol {
+            () => {
+                symbol = bits.peek_bits::<HUFF_LOOKAHEAD>();
+                fast_ac = ac_lookup[symbol as usize];
+                symbol = ac_table.lookup[symbol as usize];
 
-                if symbol != 0 {
-                    pos += r as usize;
-                    r = self.get_bits(symbol as u8);
-                    symbol = huff_extend(r, symbol);
-                    let t_pos = UN_ZIGZAG[pos & 63] & 63;
+                if fast_ac != 0 {
+                    //  FAST AC path
+                    pos += ((fast_ac >> 4) & 15) as usize; // run
+                    let t_pos = UN_ZIGZAG[min(pos, 63)] & 63;
 
-                    block[t_pos] = symbol * qt_table[t_pos];
-
+                    block[t_pos] = i32::from(fast_ac >> 8) * (qt_table[t_pos]); // Value
+                    bits.drop_bits((fast_ac & 15) as u8);
                     pos += 1;
-                } else if r != 15 {
-                    return Ok(pos as u16);
                 } else {
-                    pos += 16;
+                    decode_huff!(bits, symbol, ac_table);
+
+                    r = symbol >> 4;
+                    symbol &= 15;
+
+                    if symbol != 0 {
+                        pos += r as usize;
+                        r = bits.get_bits(symbol as u8);
+                        symbol = huff_extend(r, symbol);
+                        let t_pos = UN_ZIGZAG[pos & 63] & 63;
+
+                        block[t_pos] = symbol * qt_table[t_pos];
+
+                        pos += 1;
+                    } else if r != 15 {
+                        return Ok(pos as u16);
+                    } else {
+                        pos += 16;
+                    }
                 }
-            }
+            };
         }
 
-        return Ok(64);
+        loop {
+            // The inner loop holds no call at all; a refill that needs one leaves it.
+            while pos < 64 {
+                if bits.bits_left < 32 && !bits.refill_buffered(stream, reader) {
+                    break;
+                }
+                decode_symbol!();
+            }
+            if pos >= 64 {
+                return Ok(64);
+            }
+            bits.store(stream);
+            let refilled = stream.refill_out_of_line(reader);
+            *bits = LocalBits::load(stream);
+            refilled?;
+            decode_symbol!();
+        }
     }
 
     /// Advance the bitstream over a block but ignore the data contained.

@@ -184,6 +184,17 @@ impl<T: ZByteReaderTrait> ZReader<T> {
             Ok(0)
         }
     }
+    /// The bytes held in memory from the current position on, readable without a call
+    /// that may fail (see [`ZByteReaderTrait::buffered`]); empty if the source holds none.
+    #[inline(always)]
+    pub fn buffered(&mut self) -> &[u8] {
+        self.inner.buffered()
+    }
+    /// Moves past `n` of the bytes [`Self::buffered`] returned.
+    #[inline(always)]
+    pub fn skip_buffered(&mut self, n: usize) {
+        self.inner.skip_buffered(n)
+    }
     /// Move back from current position to a previous
     /// position
     ///

@@ -85,6 +85,20 @@ pub trait ZByteReaderTrait {
     /// - `Ok(usize)` The actual number of bytes added to the sink
     /// - `Err()` An error that occurred when reading bytes
     fn read_remaining(&mut self, sink: &mut alloc::vec::Vec<u8>) -> Result<usize, ZByteIoError>;
+
+    /// The bytes held in memory from the current position on, which can be read without a
+    /// call that may fail; [`skip_buffered`](Self::skip_buffered) then moves past them. For
+    /// hot loops that read a few bytes at a time. Empty for a reader that holds none (the
+    /// default).
+    #[inline(always)]
+    fn buffered(&mut self) -> &[u8] {
+        &[]
+    }
+    /// Moves past `n` of the bytes [`buffered`](Self::buffered) returned.
+    #[inline(always)]
+    fn skip_buffered(&mut self, n: usize) {
+        let _ = self.z_seek(ZSeekFrom::Current(n as i64));
+    }
 }
 
 /// The writer trait implemented for zune-image library of encoders

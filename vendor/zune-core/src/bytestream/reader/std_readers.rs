@@ -113,6 +113,16 @@ impl<T: io::BufRead + io::Seek> ZByteReaderTrait for T {
     fn read_remaining(&mut self, sink: &mut Vec<u8>) -> Result<usize, ZByteIoError> {
         self.read_to_end(sink).map_err(ZByteIoError::from)
     }
+
+    #[inline(always)]
+    fn buffered(&mut self) -> &[u8] {
+        self.fill_buf().unwrap_or(&[])
+    }
+
+    #[inline(always)]
+    fn skip_buffered(&mut self, n: usize) {
+        self.consume(n);
+    }
 }
 
 impl<T: AsRef<[u8]>> std::io::Read for ZCursor<T> {

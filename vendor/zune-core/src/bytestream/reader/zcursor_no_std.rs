@@ -51,4 +51,14 @@ impl<T: AsRef<[u8]>> ZByteReaderTrait for ZCursor<T> {
     fn read_remaining(&mut self, sink: &mut alloc::vec::Vec<u8>) -> Result<usize, ZByteIoError> {
         self.read_remaining_impl(sink)
     }
+
+    #[inline(always)]
+    fn buffered(&mut self) -> &[u8] {
+        self.split().1
+    }
+
+    #[inline(always)]
+    fn skip_buffered(&mut self, n: usize) {
+        self.position += n;
+    }
 }
