@@ -184,8 +184,8 @@ impl<T: ZByteReaderTrait> ZReader<T> {
             Ok(0)
         }
     }
-    /// The bytes held in memory from the current position on, readable without a call
-    /// that may fail (see [`ZByteReaderTrait::buffered`]); empty if the source holds none.
+    /// The bytes the source holds in memory from the current position on, to be read in
+    /// place (see [`ZByteReaderTrait::buffered`]); empty if it holds none.
     #[inline(always)]
     pub fn buffered(&mut self) -> &[u8] {
         self.inner.buffered()

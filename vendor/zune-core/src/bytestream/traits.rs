@@ -86,10 +86,11 @@ pub trait ZByteReaderTrait {
     /// - `Err()` An error that occurred when reading bytes
     fn read_remaining(&mut self, sink: &mut alloc::vec::Vec<u8>) -> Result<usize, ZByteIoError>;
 
-    /// The bytes held in memory from the current position on, which can be read without a
-    /// call that may fail; [`skip_buffered`](Self::skip_buffered) then moves past them. For
-    /// hot loops that read a few bytes at a time. Empty for a reader that holds none (the
-    /// default).
+    /// The bytes the reader holds in memory from the current position on (for a `BufRead`,
+    /// what `fill_buf` returns, empty on an error), to be read in place;
+    /// [`skip_buffered`](Self::skip_buffered) then moves past them. For hot loops that read
+    /// a few bytes at a time and fall back to the other reads when too few are at hand.
+    /// Empty for a reader that holds none (the default).
     #[inline(always)]
     fn buffered(&mut self) -> &[u8] {
         &[]
