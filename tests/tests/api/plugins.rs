@@ -632,10 +632,10 @@ fn jpeg_input_decodes_as_libjpeg_decodes_it() -> Result<()> {
     // quality, whose long codes and many 0xFF bytes (each followed by a stuffed zero) make
     // most refills leave the fast path.
     let photo = corpus("image/jpeg-exif-gps.jpg");
-    let made = [
+    let made: [(&str, Vec<std::ffi::OsString>, &str); 4] = [
         (
             "restarts.jpg",
-            vec![photo.display().to_string()],
+            vec![photo.into_os_string()],
             "-resize 333x217! -define jpeg:restart-interval=1",
         ),
         (
