@@ -8,7 +8,9 @@
 //!
 //! Components are compiled once and cached as precompiled artifacts on disk, named by the
 //! component's SHA-256 and the engine's compatibility hash (wasmtime version and config),
-//! so a restart loads each in well under a millisecond.
+//! so a restart loads each in well under a millisecond. Each task instantiates its component
+//! from a pool, and a finished task's instance goes back to the pool on a thread of its own
+//! (`WasmEngine::release`).
 
 use std::fs::File;
 use std::hash::{Hash, Hasher};
@@ -16,6 +18,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -54,6 +57,9 @@ const CODE_GENERATOR_REVISION: u32 = 1;
 const KEEP_RESIDENT: usize = 64 << 20;
 /// Most WebAssembly instances alive at once (the pooling allocator's size).
 const MAX_INSTANCES: u32 = 64;
+/// Finished tasks' stores waiting to be released on the releasing thread; when it is this
+/// far behind, a task releases its own store.
+const RELEASE_QUEUE: usize = 4;
 
 /// What a task's store holds.
 struct TaskState {
@@ -109,6 +115,8 @@ pub struct WasmEngine {
     linker: Linker<TaskState>,
     cache_dir: PathBuf,
     max_memory: usize,
+    /// Where finished tasks hand their stores to be released (see [`WasmPlugin::call`]).
+    release: SyncSender<Store<TaskState>>,
 }
 
 impl WasmEngine {
@@ -159,12 +167,34 @@ impl WasmEngine {
                     std::thread::sleep(TICK);
                 }
             })?;
+        let (release, released) = std::sync::mpsc::sync_channel::<Store<TaskState>>(RELEASE_QUEUE);
+        std::thread::Builder::new()
+            .name("wasm-release".into())
+            .spawn(move || {
+                for store in released {
+                    drop(store);
+                }
+            })?;
         Ok(Arc::new(Self {
             engine,
             linker,
             cache_dir,
             max_memory,
+            release,
         }))
+    }
+
+    /// Releases a finished task's store, its instance and its memory slot, off the task's
+    /// path: the pooling allocator wipes the slot's memory when the instance is released
+    /// (a `memset` of every page the task used), which the task's caller need not wait
+    /// for. When the releasing thread is behind, the store is released right here, so no
+    /// more than [`RELEASE_QUEUE`] slots wait.
+    fn release(&self, store: Store<TaskState>) {
+        if let Err(TrySendError::Full(store) | TrySendError::Disconnected(store)) =
+            self.release.try_send(store)
+        {
+            drop(store);
+        }
     }
 
     /// The artifact cache key of a component: its content, this engine's config and the
@@ -300,8 +330,10 @@ impl WasmPlugin {
             .pre
             .instantiate(&mut store)
             .and_then(|bindings| call(&bindings, &mut store));
+        let refused = store.data().limiter.refused;
+        self.engine.release(store);
         outcome.map_err(|error| {
-            if store.data().limiter.refused {
+            if refused {
                 return PluginError::LimitExceeded(format!(
                     "the conversion needed more memory than its limit of {}",
                     bytesize::ByteSize(limits.memory)

@@ -101,6 +101,30 @@ fn hostile_plugins_are_contained_and_the_server_keeps_answering() -> Result<()> 
     Ok(())
 }
 
+/// A WebAssembly task's instance goes back to the pool (64 instances) once the task is done,
+/// on a thread of its own: many more tasks than the pool holds, after a memory bomb, all
+/// find one.
+#[test]
+fn wasm_instances_go_back_to_the_pool_after_every_task() -> Result<()> {
+    let server = Server::builder(Backend::Sqlite)
+        .plugins(&[HOSTILE])
+        .env("METAMORPH_PLUGINS__MEMORY_LIMIT", "128MiB")
+        .env("METAMORPH_RATE_LIMITS__UNAUTHENTICATED__READS", "1000/1m")
+        .start()?;
+    let response = server.get("/api/formats/bomb/template")?;
+    assert_problem(response, 422, "limit_exceeded")?;
+    for call in 0..150 {
+        let response = server.get("/api/formats/echo/template")?;
+        ensure!(
+            response.status() == 200,
+            "task {call} after the bomb answered {}",
+            response.status()
+        );
+        ensure!(response.text()? == "an example of echo\n", "task {call}");
+    }
+    Ok(())
+}
+
 #[test]
 fn conversions_are_contained_in_both_sandboxes_with_typed_errors() -> Result<()> {
     let input_dir = tempfile::tempdir()?;
