@@ -48,6 +48,32 @@ pub mod wasm;
 
 pub mod scalar;
 
+/// Runs `idct`, one of the functions the choosers below return, on a block.
+///
+/// On WebAssembly a call through a function pointer is an indirect call that checks the
+/// table entry and the signature every time, and the decoder makes one per block. When
+/// `idct` is one of the SIMD128 functions or the 1×1 one, they are called directly.
+#[inline(always)]
+#[allow(unpredictable_function_pointer_comparisons)]
+pub(crate) fn run_idct(idct: IDCTPtr, coeffs: &mut [i32; 64], out: &mut [i16], stride: usize) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        // A WebAssembly function pointer is the function's index in the table, and these
+        // functions are not generic, so each has exactly one. A miss only means an
+        // indirect call.
+        if idct == wasm::idct_wasm as IDCTPtr {
+            return wasm::idct_wasm(coeffs, out, stride);
+        }
+        if idct == wasm::idct_wasm_4x4 as IDCTPtr {
+            return wasm::idct_wasm_4x4(coeffs, out, stride);
+        }
+        if idct == idct_int_1x1 as IDCTPtr {
+            return idct_int_1x1(coeffs, out, stride);
+        }
+    }
+    idct(coeffs, out, stride)
+}
+
 /// Choose an appropriate IDCT function
 #[allow(unused_variables)]
 pub fn choose_idct_func(options: &DecoderOptions) -> IDCTPtr {

@@ -19,6 +19,7 @@ use crate::bitstream::BitStream;
 use crate::components::SampleRatios;
 use crate::decoder::MAX_COMPONENTS;
 use crate::errors::DecodeErrors;
+use crate::idct::run_idct;
 use crate::marker::Marker;
 use crate::mcu_prog::get_marker;
 use crate::misc::{calculate_padded_width, setup_component_params};
@@ -482,11 +483,11 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
 
                 let dc_table = self.dc_huffman_tables[component.dc_huff_table % MAX_COMPONENTS]
                     .as_ref()
-                    .ok_or(DecodeErrors::FormatStatic("DC table not found"))?;
+                    .ok_or_else(|| DecodeErrors::FormatStatic("DC table not found"))?;
 
                 let ac_table = self.ac_huffman_tables[component.ac_huff_table % MAX_COMPONENTS]
                     .as_ref()
-                    .ok_or(DecodeErrors::FormatStatic("AC table not found"))?;
+                    .ok_or_else(|| DecodeErrors::FormatStatic("AC table not found"))?;
 
                 let qt_table = &component.quantization_table;
                 let channel = if PROGRESSIVE {
@@ -583,12 +584,12 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
                             let idct_pos = channel.get_mut(idct_position..).unwrap();
 
                             if len <= 1 {
-                                (self.idct_1x1_func)(tmp, idct_pos, component.width_stride);
+                                run_idct(self.idct_1x1_func, tmp, idct_pos, component.width_stride);
                             } else if len <= 10 {
-                                (self.idct_4x4_func)(tmp, idct_pos, component.width_stride);
+                                run_idct(self.idct_4x4_func, tmp, idct_pos, component.width_stride);
                             } else {
                                 //  call idct.
-                                (self.idct_func)(tmp, idct_pos, component.width_stride);
+                                run_idct(self.idct_func, tmp, idct_pos, component.width_stride);
                             }
                         }
                     }
