@@ -561,9 +561,9 @@ impl BitStream {
 
         loop {
             // The inner loop holds no call at all; a refill that needs one leaves it. It
-            // decodes two symbols per turn, each after the same refill check: in WebAssembly
-            // every turn of a loop also checks the time limit, which in this loop costs as
-            // much as a symbol's table lookups.
+            // decodes two symbols per turn, each after the same refill check: compiled from
+            // WebAssembly, each turn ended by moving values the loop carries to and from the
+            // stack, which now happens once per two symbols.
             while pos < 64 {
                 if bits.bits_left < 32 && !bits.refill_buffered(stream, reader) {
                     break;
