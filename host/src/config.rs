@@ -541,7 +541,7 @@ pub struct PluginsSection {
     /// Folders searched for plugins, in order. Default: `plugins` beside the binary, then
     /// `<data_dir>/plugins`. The environment variable separates folders with `:`.
     pub dirs: Option<PathList>,
-    /// Memory a conversion task may use. Default `512 MiB`.
+    /// Memory a conversion task may use, at least `16 MiB`. Default `512 MiB`.
     #[schemars(with = "Option<String>")]
     pub memory_limit: Option<ByteSize>,
     /// Wall-clock time a conversion task may take. Default `60s`.
@@ -567,7 +567,7 @@ pub struct PluginsSection {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginLimitsSection {
-    /// Memory a task of this plugin may use.
+    /// Memory a task of this plugin may use, at least `16 MiB`.
     #[schemars(with = "Option<String>")]
     pub memory: Option<ByteSize>,
     /// Time a task of this plugin may take.
@@ -931,6 +931,10 @@ pub struct JobsConfig {
     #[serde(with = "humantime_serde")]
     pub callback_timeout: Duration,
 }
+
+/// The smallest memory limit a task may be given, globally or for one plugin: a plugin may
+/// count on having this much.
+pub const MIN_TASK_MEMORY: u64 = 16 * 1024 * 1024;
 
 /// Limits of one conversion task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -1385,11 +1389,9 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
             .output_limit
             .map_or(2 * 1024 * 1024 * 1024, |size| size.as_u64()),
     };
-    if task_limits.memory < 16 * 1024 * 1024 {
-        return Err(invalid(
-            "plugins.memory_limit",
-            "is too small for any plugin; allowed is 16 MiB or more".to_owned(),
-        ));
+    let too_small = || "is too small for any plugin; allowed is 16 MiB or more".to_owned();
+    if task_limits.memory < MIN_TASK_MEMORY {
+        return Err(invalid("plugins.memory_limit", too_small()));
     }
     let plugin_limits = raw
         .plugins
@@ -1405,9 +1407,15 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
                     .output
                     .map_or(task_limits.output, |size| size.as_u64()),
             };
-            (name.clone(), limits)
+            if limits.memory < MIN_TASK_MEMORY {
+                return Err(invalid(
+                    &format!("plugins.limits.{name}.memory"),
+                    too_small(),
+                ));
+            }
+            Ok((name.clone(), limits))
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let reload_interval = raw
         .plugins
         .reload_interval
@@ -1777,6 +1785,34 @@ mod tests {
             "postgres://app:***@db:5432/metamorph"
         );
         assert!(!config.to_toml().contains("s3cret"));
+    }
+
+    #[test]
+    fn memory_limits_below_what_a_plugin_may_count_on_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("metamorph.toml");
+        let load = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            Config::from_sources(Some(file.clone()), &[])
+        };
+        let config = load(
+            "[plugins]\nmemory_limit = \"16 MiB\"\n[plugins.limits.image]\nmemory = \"1 GiB\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.plugins.limits.memory, MIN_TASK_MEMORY);
+        assert_eq!(config.plugins.plugin_limits["image"].memory, 1 << 30);
+
+        let error = load("[plugins]\nmemory_limit = \"8 MiB\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`plugins.memory_limit`"), "{error}");
+        assert!(error.contains("16 MiB or more"), "{error}");
+
+        let error = load("[plugins.limits.image]\nmemory = \"15 MiB\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`plugins.limits.image.memory`"), "{error}");
+        assert!(error.contains("16 MiB or more"), "{error}");
     }
 
     #[test]

@@ -827,6 +827,31 @@ fn malformed_images_and_bombs_fail_typed_and_fast() -> Result<()> {
     Ok(())
 }
 
+/// Under the smallest memory limit the host accepts (16 MiB) the image plugin converts a
+/// photo, and a task that needs more than the limit fails with the limit named.
+#[test]
+fn the_image_plugin_runs_under_the_smallest_memory_limit() -> Result<()> {
+    let cli = Cli::with_plugins(&[IMAGE])?.env("METAMORPH_PLUGINS__MEMORY_LIMIT", "16MiB");
+    let photo = corpus("image/jpeg-exif-gps.jpg");
+    for target in ["png", "webp"] {
+        let run = cli.convert(&photo, target, &[])?;
+        ensure!(run.success, "to {target}: {}", run.stderr);
+        let (format, width, height) = identify(&run.output)?;
+        ensure!(
+            format == target.to_uppercase() && (width, height) == (640, 480),
+            "to {target}: {format} {width}x{height}"
+        );
+    }
+    // 4000 × 3000 RGB is 36 MB before any buffer of the codecs.
+    let run = cli.convert(&photo, "png", &["width=4000"])?;
+    ensure!(
+        !run.success && run.stderr.contains("limit_exceeded"),
+        "{}",
+        run.stderr
+    );
+    Ok(())
+}
+
 /// Image data is checked against its chunk's CRC in both builds, long chunks included (they
 /// take the CRC's block-wise path, and the decoder hashes the data at hand ahead of the
 /// inflater, see `vendor/README.md`): one bit off in the checksum of a 32 KiB `IDAT` chunk in
