@@ -10,15 +10,16 @@
 //! component's SHA-256 and the engine's compatibility hash (wasmtime version and config),
 //! so a restart loads each in well under a millisecond. Each task instantiates its component
 //! from a pool, and a finished task's instance goes back to the pool on a thread of its own
-//! (`WasmEngine::release`).
+//! (`WasmEngine::release`), which then makes the plugin's next instance ahead of its next
+//! task (`WasmPlugin::call`).
 
 use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -60,6 +61,8 @@ const MAX_INSTANCES: u32 = 64;
 /// Finished tasks' stores waiting to be released on the releasing thread; when it is this
 /// far behind, a task releases its own store.
 const RELEASE_QUEUE: usize = 4;
+/// Time an instance made ahead of its task may take to instantiate (start functions run).
+const READY_TIME: Duration = Duration::from_secs(1);
 
 /// What a task's store holds.
 struct TaskState {
@@ -116,7 +119,7 @@ pub struct WasmEngine {
     cache_dir: PathBuf,
     max_memory: usize,
     /// Where finished tasks hand their stores to be released (see [`WasmPlugin::call`]).
-    release: SyncSender<Store<TaskState>>,
+    release: SyncSender<Release>,
 }
 
 impl WasmEngine {
@@ -167,12 +170,16 @@ impl WasmEngine {
                     std::thread::sleep(TICK);
                 }
             })?;
-        let (release, released) = std::sync::mpsc::sync_channel::<Store<TaskState>>(RELEASE_QUEUE);
+        let (release, released) = std::sync::mpsc::sync_channel::<Release>(RELEASE_QUEUE);
         std::thread::Builder::new()
             .name("wasm-release".into())
             .spawn(move || {
-                for store in released {
+                for Release { store, next } in released {
+                    let engine = store.engine().clone();
                     drop(store);
+                    if let Some(next) = next {
+                        next.make(&engine, max_memory);
+                    }
                 }
             })?;
         Ok(Arc::new(Self {
@@ -187,13 +194,14 @@ impl WasmEngine {
     /// Releases a finished task's store, its instance and its memory slot, off the task's
     /// path: the pooling allocator wipes the slot's memory when the instance is released
     /// (a `memset` of every page the task used), which the task's caller need not wait
-    /// for. When the releasing thread is behind, the store is released right here, so no
-    /// more than [`RELEASE_QUEUE`] slots wait.
-    fn release(&self, store: Store<TaskState>) {
-        if let Err(TrySendError::Full(store) | TrySendError::Disconnected(store)) =
-            self.release.try_send(store)
+    /// for. Then, given `next`, the releasing thread makes that plugin's next instance. When
+    /// the releasing thread is behind, the store is released right here and no instance is
+    /// made ahead, so no more than [`RELEASE_QUEUE`] slots wait.
+    fn release(&self, store: Store<TaskState>, next: Option<NextInstance>) {
+        if let Err(TrySendError::Full(release) | TrySendError::Disconnected(release)) =
+            self.release.try_send(Release { store, next })
         {
-            drop(store);
+            drop(release);
         }
     }
 
@@ -270,13 +278,14 @@ impl WasmEngine {
         let plugin = WasmPlugin {
             engine: self.clone(),
             pre,
+            ready: Arc::new(Mutex::new(None)),
         };
         let describe_limits = Limits {
             time: limits.time.min(Duration::from_secs(10)),
             ..limits.clone()
         };
         let info = plugin
-            .call(&describe_limits, None, |bindings, store| {
+            .call(&describe_limits, None, true, |bindings, store| {
                 bindings.metamorph_plugin_converter().call_describe(store)
             })
             .map_err(|error| format!("`describe` failed: {error}"))?;
@@ -289,17 +298,61 @@ impl WasmEngine {
 pub struct WasmPlugin {
     engine: Arc<WasmEngine>,
     pre: ConverterPluginPre<TaskState>,
+    /// An instance made on the releasing thread after a task, for the next task: it has run
+    /// nothing but its start functions, with no folder, input or output. Instantiating it,
+    /// and the pooling allocator's taking back the memory the last task in its slot grew
+    /// (an `mprotect` over those pages), are then off the next task's path.
+    ready: Arc<Mutex<Option<Ready>>>,
 }
 
-impl WasmPlugin {
-    /// Runs `call` in a fresh instance with `limits`; `input_dir` is preopened read-only
-    /// as `/input` when given.
-    fn call<T>(
-        &self,
-        limits: &Limits,
-        input_dir: Option<&Path>,
-        call: impl FnOnce(&ConverterPlugin, &mut Store<TaskState>) -> wasmtime::Result<T>,
-    ) -> Result<T, PluginError> {
+/// An instance made ahead of its task.
+struct Ready {
+    store: Store<TaskState>,
+    bindings: ConverterPlugin,
+}
+
+/// A store for the releasing thread, and the plugin whose next instance it makes after.
+struct Release {
+    store: Store<TaskState>,
+    next: Option<NextInstance>,
+}
+
+/// What the releasing thread needs to make a plugin's next instance: it holds the plugin's
+/// slot weakly, so a plugin removed meanwhile gets none.
+struct NextInstance {
+    pre: ConverterPluginPre<TaskState>,
+    ready: Weak<Mutex<Option<Ready>>>,
+}
+
+impl NextInstance {
+    /// Instantiates the plugin into its empty slot, with no folder and the engine's memory
+    /// limit; a task sets its own before it calls anything. A failure leaves the slot empty
+    /// and the next task instantiates (and reports the failure) itself.
+    fn make(self, engine: &Engine, max_memory: usize) {
+        let Some(ready) = self.ready.upgrade() else {
+            return;
+        };
+        if ready.lock().map_or(true, |slot| slot.is_some()) {
+            return;
+        }
+        let Ok(state) = TaskState::new(None, max_memory) else {
+            return;
+        };
+        let mut store = task_store(engine, state);
+        store.set_epoch_deadline(ticks(READY_TIME));
+        if let Ok(bindings) = self.pre.instantiate(&mut store)
+            && let Ok(mut slot) = ready.lock()
+            && slot.is_none()
+        {
+            *slot = Some(Ready { store, bindings });
+        }
+    }
+}
+
+impl TaskState {
+    /// A task's state: WASI with `input_dir` preopened read-only as `/input` when given, an
+    /// empty resource table, and a memory limiter at `max_memory`.
+    fn new(input_dir: Option<&Path>, max_memory: usize) -> Result<Self, PluginError> {
         let mut wasi = WasiCtxBuilder::new();
         // Tasks run on threads that may block (`spawn_blocking`, the CLI), so the plugin's
         // file reads happen right here instead of being handed to Tokio's blocking pool and
@@ -311,27 +364,76 @@ impl WasmPlugin {
                     PluginError::Internal(format!("cannot open the task folder: {error}"))
                 })?;
         }
-        let max_memory = usize::try_from(limits.memory)
-            .unwrap_or(usize::MAX)
-            .min(self.engine.max_memory);
-        let state = TaskState {
+        Ok(Self {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
                 max_memory,
                 refused: false,
             },
+        })
+    }
+}
+
+/// A store for one task (or one instance made ahead), its memory limited by its state's
+/// limiter.
+fn task_store(engine: &Engine, state: TaskState) -> Store<TaskState> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store
+}
+
+/// Epoch ticks for a time limit (at least one).
+fn ticks(time: Duration) -> u64 {
+    u64::try_from((time.as_millis() / TICK.as_millis()).max(1)).unwrap_or(u64::MAX)
+}
+
+impl WasmPlugin {
+    /// Runs `call` in a fresh instance with `limits`; `input_dir` is preopened read-only
+    /// as `/input` when given.
+    ///
+    /// The task takes the instance made ahead after the last task when there is one (see
+    /// [`WasmPlugin::ready`]) and gives it its state, or instantiates its own; `ahead`
+    /// false always instantiates, and makes none for the next task.
+    fn call<T>(
+        &self,
+        limits: &Limits,
+        input_dir: Option<&Path>,
+        ahead: bool,
+        call: impl FnOnce(&ConverterPlugin, &mut Store<TaskState>) -> wasmtime::Result<T>,
+    ) -> Result<T, PluginError> {
+        let max_memory = usize::try_from(limits.memory)
+            .unwrap_or(usize::MAX)
+            .min(self.engine.max_memory);
+        let state = TaskState::new(input_dir, max_memory)?;
+        let ready = if ahead {
+            self.ready.lock().ok().and_then(|mut slot| slot.take())
+        } else {
+            None
         };
-        let mut store = Store::new(&self.engine.engine, state);
-        store.limiter(|state| &mut state.limiter);
-        let ticks = (limits.time.as_millis() / TICK.as_millis()).max(1);
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        let outcome = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|bindings| call(&bindings, &mut store));
+        let (mut store, bindings) = match ready {
+            Some(Ready {
+                mut store,
+                bindings,
+            }) => {
+                *store.data_mut() = state;
+                store.set_epoch_deadline(ticks(limits.time));
+                (store, Ok(bindings))
+            }
+            None => {
+                let mut store = task_store(&self.engine.engine, state);
+                store.set_epoch_deadline(ticks(limits.time));
+                let bindings = self.pre.instantiate(&mut store);
+                (store, bindings)
+            }
+        };
+        let outcome = bindings.and_then(|bindings| call(&bindings, &mut store));
         let refused = store.data().limiter.refused;
-        self.engine.release(store);
+        let next = ahead.then(|| NextInstance {
+            pre: self.pre.clone(),
+            ready: Arc::downgrade(&self.ready),
+        });
+        self.engine.release(store, next);
         outcome.map_err(|error| {
             if refused {
                 return PluginError::LimitExceeded(format!(
@@ -384,7 +486,7 @@ impl WasmPlugin {
             target: target.to_owned(),
             options: options.to_owned(),
         };
-        let result = self.call(limits, Some(input_dir), |bindings, store| {
+        let result = self.call(limits, Some(input_dir), true, |bindings, store| {
             let output: Resource<Box<dyn OutputStream>> = store
                 .data_mut()
                 .table
@@ -411,7 +513,7 @@ impl WasmPlugin {
     /// Makes an example file of `format`.
     pub fn template(&self, format: &str, limits: &Limits) -> Result<Vec<u8>, PluginError> {
         let format = format.to_owned();
-        self.call(limits, None, |bindings, store| {
+        self.call(limits, None, true, |bindings, store| {
             bindings
                 .metamorph_plugin_converter()
                 .call_template(store, &format)
@@ -422,7 +524,7 @@ impl WasmPlugin {
     /// Time to instantiate and drop one instance (for benchmarks).
     pub fn instantiate_once(&self) -> Result<Duration, PluginError> {
         let started = Instant::now();
-        self.call(&Limits::default(), None, |_, _| Ok(()))?;
+        self.call(&Limits::default(), None, false, |_, _| Ok(()))?;
         Ok(started.elapsed())
     }
 }

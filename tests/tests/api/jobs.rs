@@ -47,7 +47,7 @@ mod postgres_only {
 
 const IMAGE_PLUGINS: &[&str] = &["metamorph_plugin_image.wasm", "metamorph_plugin_data.wasm"];
 
-fn anonymous(server: &Server) -> Result<Auth> {
+pub(super) fn anonymous(server: &Server) -> Result<Auth> {
     let session = server.expect("POST", "/api/anon/session", &Auth::None, None, 201)?;
     Ok(Auth::Bearer(
         session["token"].as_str().context("token")?.to_owned(),
@@ -89,7 +89,7 @@ pub(super) fn wait_done(server: &Server, auth: &Auth, job: &Value) -> Result<Val
 }
 
 /// Sends the one-shot form.
-fn convert_form(
+pub(super) fn convert_form(
     server: &Server,
     auth: &Auth,
     path: &std::path::Path,
@@ -115,7 +115,11 @@ fn convert_form(
 }
 
 /// Downloads an output by its signed link, with no credentials, into a file.
-fn download(server: &Server, output: &Value, dir: &std::path::Path) -> Result<std::path::PathBuf> {
+pub(super) fn download(
+    server: &Server,
+    output: &Value,
+    dir: &std::path::Path,
+) -> Result<std::path::PathBuf> {
     let url = output["download_url"].as_str().context("download_url")?;
     ensure!(url.contains("/download?dl="), "{url}");
     let response = server.client().get(url).send()?;

