@@ -17,7 +17,7 @@ use std::fs::File;
 use std::hash::{Hash, Hasher};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
@@ -63,6 +63,9 @@ const MAX_INSTANCES: u32 = 64;
 const RELEASE_QUEUE: usize = 4;
 /// Time an instance made ahead of its task may take to instantiate (start functions run).
 const READY_TIME: Duration = Duration::from_secs(1);
+/// Most instances made ahead at once, one per plugin at most: the rest of the pool is left
+/// to tasks, however many plugins have run.
+const MAX_READY: usize = MAX_INSTANCES as usize / 4;
 
 /// What a task's store holds.
 struct TaskState {
@@ -171,6 +174,7 @@ impl WasmEngine {
                 }
             })?;
         let (release, released) = std::sync::mpsc::sync_channel::<Release>(RELEASE_QUEUE);
+        let ready_count = Arc::new(AtomicUsize::new(0));
         std::thread::Builder::new()
             .name("wasm-release".into())
             .spawn(move || {
@@ -178,7 +182,7 @@ impl WasmEngine {
                     let engine = store.engine().clone();
                     drop(store);
                     if let Some(next) = next {
-                        next.make(&engine, max_memory);
+                        next.make(&engine, max_memory, &ready_count);
                     }
                 }
             })?;
@@ -284,8 +288,9 @@ impl WasmEngine {
             time: limits.time.min(Duration::from_secs(10)),
             ..limits.clone()
         };
+        // Only a plugin that converts gets an instance made ahead, not every plugin loaded.
         let info = plugin
-            .call(&describe_limits, None, true, |bindings, store| {
+            .call(&describe_limits, None, false, |bindings, store| {
                 bindings.metamorph_plugin_converter().call_describe(store)
             })
             .map_err(|error| format!("`describe` failed: {error}"))?;
@@ -309,6 +314,29 @@ pub struct WasmPlugin {
 struct Ready {
     store: Store<TaskState>,
     bindings: ConverterPlugin,
+    /// Counts it among the [`MAX_READY`] until it is taken or dropped.
+    _counted: ReadyCount,
+}
+
+/// One of the instances made ahead, counted while it lives.
+struct ReadyCount(Arc<AtomicUsize>);
+
+impl ReadyCount {
+    /// Counts one more, unless [`MAX_READY`] are already made.
+    fn take(count: &Arc<AtomicUsize>) -> Option<Self> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |made| {
+                (made < MAX_READY).then_some(made + 1)
+            })
+            .ok()
+            .map(|_| Self(count.clone()))
+    }
+}
+
+impl Drop for ReadyCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A store for the releasing thread, and the plugin whose next instance it makes after.
@@ -326,15 +354,19 @@ struct NextInstance {
 
 impl NextInstance {
     /// Instantiates the plugin into its empty slot, with no folder and the engine's memory
-    /// limit; a task sets its own before it calls anything. A failure leaves the slot empty
-    /// and the next task instantiates (and reports the failure) itself.
-    fn make(self, engine: &Engine, max_memory: usize) {
+    /// limit; a task sets its own before it calls anything. A failure, or [`MAX_READY`]
+    /// instances made already, leaves the slot empty, and the next task instantiates (and
+    /// reports any failure) itself.
+    fn make(self, engine: &Engine, max_memory: usize, count: &Arc<AtomicUsize>) {
         let Some(ready) = self.ready.upgrade() else {
             return;
         };
         if ready.lock().map_or(true, |slot| slot.is_some()) {
             return;
         }
+        let Some(counted) = ReadyCount::take(count) else {
+            return;
+        };
         let Ok(state) = TaskState::new(None, max_memory) else {
             return;
         };
@@ -344,7 +376,11 @@ impl NextInstance {
             && let Ok(mut slot) = ready.lock()
             && slot.is_none()
         {
-            *slot = Some(Ready { store, bindings });
+            *slot = Some(Ready {
+                store,
+                bindings,
+                _counted: counted,
+            });
         }
     }
 }
@@ -415,7 +451,9 @@ impl WasmPlugin {
             Some(Ready {
                 mut store,
                 bindings,
+                _counted: counted,
             }) => {
+                drop(counted);
                 *store.data_mut() = state;
                 store.set_epoch_deadline(ticks(limits.time));
                 (store, Ok(bindings))
@@ -607,5 +645,27 @@ fn from_wit_error(error: wit::ConvertError) -> ConvertError {
         wit::ConvertError::MalformedInput(message) => ConvertError::malformed(message),
         wit::ConvertError::LimitExceeded(message) => ConvertError::limit(message),
         wit::ConvertError::Internal(message) => ConvertError::internal(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_more_than_a_quarter_of_the_pool_is_made_ahead() {
+        let count = Arc::new(AtomicUsize::new(0));
+        let mut made: Vec<ReadyCount> = (0..MAX_READY)
+            .map(|_| ReadyCount::take(&count).expect("room for one more"))
+            .collect();
+        assert_eq!(count.load(Ordering::Acquire), MAX_READY);
+        assert!(ReadyCount::take(&count).is_none(), "one past the limit");
+        made.pop();
+        assert!(
+            ReadyCount::take(&count).is_some(),
+            "a taken one frees its place"
+        );
+        drop(made);
+        assert_eq!(count.load(Ordering::Acquire), 0);
     }
 }
