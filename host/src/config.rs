@@ -1389,7 +1389,12 @@ fn resolve(raw: ConfigFile, figment: &Figment, file: Option<&Path>) -> Result<Co
             .output_limit
             .map_or(2 * 1024 * 1024 * 1024, |size| size.as_u64()),
     };
-    let too_small = || "is too small for any plugin; allowed is 16 MiB or more".to_owned();
+    let too_small = || {
+        format!(
+            "is too small for any plugin; allowed is {} MiB or more",
+            MIN_TASK_MEMORY >> 20
+        )
+    };
     if task_limits.memory < MIN_TASK_MEMORY {
         return Err(invalid("plugins.memory_limit", too_small()));
     }
