@@ -87,8 +87,7 @@ impl Converter for ImagePlugin {
         let source = pipeline::format(&request.source)?;
         let target = pipeline::format(&request.target)?;
         let settings = pipeline::settings(request, target)?;
-        let image = pipeline::decode(input, source, settings.auto_orient)?;
-        let image = pipeline::resize(image, &settings)?;
+        let image = pipeline::decode_resized(input, source, &settings)?;
         pipeline::encode(&image, target, &settings, output)
     }
 

@@ -1,13 +1,20 @@
 //! Decode, orient, resize, flatten and encode.
 
 use std::borrow::Cow;
-use std::io::{BufWriter, Cursor, Write};
+use std::io::{BufRead, BufWriter, Cursor, Seek, Write};
 
-use fast_image_resize::{FilterType as ResizeFilter, ResizeAlg, ResizeOptions, Resizer};
+use fast_image_resize::{
+    FilterType as ResizeFilter, PixelType, ResizeAlg, ResizeOptions, Resizer, RowResizer,
+};
 use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::codecs::webp::WebPEncoder;
-use image::error::{ImageError, LimitErrorKind};
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, Rgb, RgbImage};
+use image::error::{
+    DecodingError, ImageError, LimitError, LimitErrorKind, UnsupportedError, UnsupportedErrorKind,
+};
+use image::metadata::Orientation;
+use image::{
+    DynamicImage, GrayImage, ImageDecoder, ImageFormat, ImageReader, Limits, Rgb, RgbImage,
+};
 use metamorph_plugin_api::{ConvertError, Input, Output, Request};
 
 use crate::options::{
@@ -148,13 +155,34 @@ fn name(format: ImageFormat) -> &'static str {
 }
 
 /// Decodes the input (first frame), within the limits, with its EXIF orientation applied
+/// when asked, and resizes it as the settings ask. A JPEG that is resized goes from the
+/// decoder to the resizer a band of rows at a time, without the whole decoded image in
+/// memory; everything else is decoded whole, then resized.
+pub(crate) fn decode_resized(
+    input: &Input,
+    format: ImageFormat,
+    settings: &Settings,
+) -> Result<DynamicImage, ConvertError> {
+    if format == ImageFormat::Jpeg && (settings.width.is_some() || settings.height.is_some()) {
+        let bytes = input.read_all()?;
+        if let Some(image) = jpeg_in_rows(&bytes, settings)? {
+            return Ok(image);
+        }
+        let image = decode(Cursor::new(bytes), format, settings.auto_orient)?;
+        return resize(image, settings);
+    }
+    let image = decode(input.reader()?, format, settings.auto_orient)?;
+    resize(image, settings)
+}
+
+/// Decodes the input (first frame), within the limits, with its EXIF orientation applied
 /// when asked.
 pub(crate) fn decode(
-    input: &Input,
+    input: impl BufRead + Seek,
     format: ImageFormat,
     auto_orient: bool,
 ) -> Result<DynamicImage, ConvertError> {
-    let mut reader = ImageReader::with_format(input.reader()?, format);
+    let mut reader = ImageReader::with_format(input, format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
@@ -176,6 +204,99 @@ pub(crate) fn decode(
     Ok(image)
 }
 
+/// A JPEG decoded band by band straight into the resizer: the pixels `decode` and `resize`
+/// give, or `None` where this way does not apply (progressive images are decoded whole
+/// anyway; EXIF rotation, alpha, sizes past the limits and resizes in one pass or none go
+/// the whole-image way, which also words their errors).
+pub(crate) fn jpeg_in_rows(
+    bytes: &[u8],
+    settings: &Settings,
+) -> Result<Option<DynamicImage>, ConvertError> {
+    use zune_jpeg::zune_core::bytestream::ZCursor;
+    use zune_jpeg::zune_core::colorspace::ColorSpace;
+    use zune_jpeg::zune_core::options::DecoderOptions;
+
+    // The options `image` decodes with.
+    let options = DecoderOptions::default()
+        .set_strict_mode(false)
+        .set_max_width(usize::MAX)
+        .set_max_height(usize::MAX);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    if decoder.decode_headers().is_err() {
+        return Ok(None);
+    }
+    let (Some((width, height)), Some(colour)) = (decoder.dimensions(), decoder.input_colorspace())
+    else {
+        return Ok(None);
+    };
+    let (pixel_type, colour) = match colour {
+        ColorSpace::Luma => (PixelType::U8, ColorSpace::Luma),
+        ColorSpace::RGBA | ColorSpace::LumaA => return Ok(None),
+        _ => (PixelType::U8x3, ColorSpace::RGB),
+    };
+    let (Ok(width), Ok(height)) = (u32::try_from(width), u32::try_from(height)) else {
+        return Ok(None);
+    };
+    let channels = if colour == ColorSpace::Luma { 1 } else { 3 };
+    if width > MAX_SIDE
+        || height > MAX_SIDE
+        || u64::from(width) * u64::from(height) * channels > MAX_ALLOC
+    {
+        return Ok(None);
+    }
+    if settings.auto_orient
+        && decoder
+            .exif()
+            .and_then(|exif| Orientation::from_exif_chunk(exif))
+            .is_some_and(|orientation| orientation != Orientation::NoTransforms)
+    {
+        return Ok(None);
+    }
+    let Some((size, crop)) = target_size((width, height), settings) else {
+        return Ok(None);
+    };
+    let Some(mut resizer) = RowResizer::new(
+        pixel_type,
+        (width, height),
+        size,
+        &resize_options(crop, settings.filter),
+    ) else {
+        return Ok(None);
+    };
+    decoder.set_options(decoder.options().jpeg_set_out_colorspace(colour));
+    let output_bytes = usize::try_from(u64::from(size.0) * u64::from(size.1) * channels)
+        .map_err(|_| ConvertError::limit("the resized image is too large"))?;
+    let mut pixels = vec![0; output_bytes];
+    decoder
+        .decode_rows(&mut |rows: &[u8]| resizer.push(rows, &mut pixels))
+        .map_err(|error| decode_error(jpeg_error(error), ImageFormat::Jpeg))?;
+    let image = if colour == ColorSpace::Luma {
+        GrayImage::from_raw(size.0, size.1, pixels).map(DynamicImage::ImageLuma8)
+    } else {
+        RgbImage::from_raw(size.0, size.1, pixels).map(DynamicImage::ImageRgb8)
+    };
+    image
+        .map(Some)
+        .ok_or_else(|| ConvertError::internal("the resized image has the wrong size"))
+}
+
+/// A zune-jpeg error as `image` words it.
+fn jpeg_error(error: zune_jpeg::errors::DecodeErrors) -> ImageError {
+    use zune_jpeg::errors::DecodeErrors;
+    match error {
+        DecodeErrors::Unsupported(description) => {
+            ImageError::Unsupported(UnsupportedError::from_format_and_kind(
+                ImageFormat::Jpeg.into(),
+                UnsupportedErrorKind::GenericFeature(format!("{description:?}")),
+            ))
+        }
+        DecodeErrors::LargeDimensions(_) => {
+            ImageError::Limits(LimitError::from_kind(LimitErrorKind::DimensionError))
+        }
+        other => ImageError::Decoding(DecodingError::new(ImageFormat::Jpeg.into(), other)),
+    }
+}
+
 fn algorithm(filter: Filter) -> ResizeAlg {
     match filter {
         Filter::Nearest => ResizeAlg::Nearest,
@@ -185,15 +306,11 @@ fn algorithm(filter: Filter) -> ResizeAlg {
     }
 }
 
-/// Resizes as the settings ask (or leaves the image as it is), with `fast_image_resize`:
-/// SIMD convolution on x86, Arm and WebAssembly alike, alpha premultiplied while it mixes.
-pub(crate) fn resize(
-    image: DynamicImage,
-    settings: &Settings,
-) -> Result<DynamicImage, ConvertError> {
-    let (width, height) = (image.width(), image.height());
-    let (size, crop) = match (settings.width, settings.height) {
-        (None, None) => return Ok(image),
+/// The size the settings ask for an image of `width × height`, and whether to crop to it
+/// (cover); `None` when they ask for no resize.
+fn target_size((width, height): (u32, u32), settings: &Settings) -> Option<((u32, u32), bool)> {
+    Some(match (settings.width, settings.height) {
+        (None, None) => return None,
         (Some(w), None) => ((w, scaled(height, w, width)), false),
         (None, Some(h)) => ((scaled(width, h, height), h), false),
         (Some(w), Some(h)) => match settings.fit {
@@ -201,8 +318,30 @@ pub(crate) fn resize(
             Fit::Cover => ((w, h), true),
             Fit::Fill => ((w, h), false),
         },
-    };
-    resize_to(image, size, crop, settings.filter)
+    })
+}
+
+/// Resizes as the settings ask (or leaves the image as it is), with `fast_image_resize`:
+/// SIMD convolution on x86, Arm and WebAssembly alike, alpha premultiplied while it mixes.
+pub(crate) fn resize(
+    image: DynamicImage,
+    settings: &Settings,
+) -> Result<DynamicImage, ConvertError> {
+    match target_size((image.width(), image.height()), settings) {
+        None => Ok(image),
+        Some((size, crop)) => resize_to(image, size, crop, settings.filter),
+    }
+}
+
+/// `fast_image_resize`'s options for `filter`; with `crop`, the centre of the image with
+/// the proportions of the destination fills it (cover).
+fn resize_options(crop: bool, filter: Filter) -> ResizeOptions {
+    let options = ResizeOptions::new().resize_alg(algorithm(filter));
+    if crop {
+        options.fit_into_destination(Some((0.5, 0.5)))
+    } else {
+        options
+    }
 }
 
 /// Resizes to `size`; with `crop`, the centre of the image with the proportions of `size`
@@ -213,12 +352,7 @@ fn resize_to(
     crop: bool,
     filter: Filter,
 ) -> Result<DynamicImage, ConvertError> {
-    let options = ResizeOptions::new().resize_alg(algorithm(filter));
-    let options = if crop {
-        options.fit_into_destination(Some((0.5, 0.5)))
-    } else {
-        options
-    };
+    let options = resize_options(crop, filter);
     // `DynamicImage` is non-exhaustive: a pixel layout added to it later is resized as
     // 16-bit RGBA.
     let source = match image {

@@ -350,3 +350,112 @@ fn every_format_has_a_template_that_decodes() {
         assert_eq!(decode(&bytes, format).dimensions(), (64, 48), "{format}");
     }
 }
+
+/// A resized JPEG goes from the decoder to the resizer a band of rows at a time: the pixels
+/// must be those of decoding it whole and resizing that, for every layout (subsampling,
+/// restart markers, grey, odd sizes), every kind of resize, and broken files.
+#[test]
+fn a_jpeg_resized_band_by_band_has_the_pixels_of_one_resized_whole() {
+    use super::options::{Compression, Filter, Fit, Settings};
+    use super::pipeline;
+    use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
+
+    let photo = decode(&sample("jpg"), "jpg").to_rgb8();
+    let mut inputs: Vec<(String, Vec<u8>)> = [
+        "image/jpeg-exif-gps.jpg",
+        "image/jpeg-grayscale.jpg",
+        "image/jpeg-progressive.jpg",
+        "image/jpeg-cmyk-adobe.jpg",
+        "image/jpeg-orientation-6.jpg",
+        "malformed/jpeg-truncated.jpg",
+        "malformed/jpeg-bad-exif.jpg",
+    ]
+    .iter()
+    .map(|path| ((*path).to_owned(), std::fs::read(corpus(path)).unwrap()))
+    .collect();
+    // Layouts the corpus lacks, at sizes that are not a multiple of the MCU.
+    let layouts = [
+        (SamplingFactor::F_2_2, 301, 203, 0),
+        (SamplingFactor::F_2_1, 333, 117, 0),
+        (SamplingFactor::F_1_2, 129, 257, 0),
+        (SamplingFactor::F_1_1, 97, 61, 0),
+        (SamplingFactor::F_2_2, 250, 170, 1),
+        (SamplingFactor::F_4_1, 221, 90, 3),
+    ];
+    for (sampling, width, height, restarts) in layouts {
+        let source = image::imageops::thumbnail(&photo, width, height);
+        let mut bytes = Vec::new();
+        let mut encoder = Encoder::new(&mut bytes, 90);
+        encoder.set_sampling_factor(sampling);
+        if restarts > 0 {
+            encoder.set_restart_interval(restarts);
+        }
+        let (w, h) = (
+            u16::try_from(width).unwrap(),
+            u16::try_from(height).unwrap(),
+        );
+        encoder
+            .encode(source.as_raw(), w, h, ColorType::Rgb)
+            .unwrap();
+        inputs.push((format!("{sampling:?} {width}×{height}"), bytes));
+    }
+    let grey = image::imageops::grayscale(&image::imageops::thumbnail(&photo, 203, 151));
+    let mut bytes = Vec::new();
+    Encoder::new(&mut bytes, 80)
+        .encode(grey.as_raw(), 203, 151, ColorType::Luma)
+        .unwrap();
+    inputs.push(("grey 203×151".to_owned(), bytes));
+
+    let settings = |width, height, fit, filter, auto_orient| Settings {
+        width,
+        height,
+        fit,
+        filter,
+        auto_orient,
+        quality: 85,
+        background: [255; 3],
+        compression: Compression::Fast,
+    };
+    let resizes = [
+        settings(Some(97), None, Fit::Contain, Filter::Catmullrom, true),
+        settings(None, Some(40), Fit::Contain, Filter::Lanczos3, true),
+        settings(Some(500), None, Fit::Contain, Filter::Triangle, true),
+        settings(Some(60), Some(60), Fit::Cover, Filter::Catmullrom, true),
+        settings(Some(33), Some(190), Fit::Fill, Filter::Lanczos3, false),
+        settings(Some(50), None, Fit::Contain, Filter::Nearest, true),
+    ];
+    let mut banded = 0;
+    for (name, bytes) in &inputs {
+        for settings in &resizes {
+            let whole = pipeline::decode(
+                std::io::Cursor::new(bytes),
+                ImageFormat::Jpeg,
+                settings.auto_orient,
+            )
+            .and_then(|image| pipeline::resize(image, settings));
+            match (pipeline::jpeg_in_rows(bytes, settings), whole) {
+                (Ok(Some(rows)), Ok(whole)) => {
+                    banded += 1;
+                    assert_eq!(rows.color(), whole.color(), "{name} {settings:?}");
+                    assert_eq!(rows.dimensions(), whole.dimensions(), "{name} {settings:?}");
+                    assert!(
+                        rows.as_bytes() == whole.as_bytes(),
+                        "{name} {settings:?}: other pixels band by band"
+                    );
+                }
+                (Ok(None), _) => {}
+                (Err(rows), Err(whole)) => {
+                    assert_eq!(rows.kind, whole.kind, "{name} {settings:?}");
+                }
+                (rows, whole) => panic!(
+                    "{name} {settings:?}: band by band {:?}, whole {:?}",
+                    rows.map(|image| image.map(|image| image.dimensions())),
+                    whole.map(|image| image.dimensions())
+                ),
+            }
+        }
+    }
+    // All but the nearest-neighbour resizes, the rotated photo and the CMYK file (which
+    // `image` reads as RGB, so it goes band by band too).
+    assert!(banded >= 60, "only {banded} resizes went band by band");
+}

@@ -26,6 +26,7 @@ pub use image_view::*;
 pub use mul_div::MulDiv;
 pub use pixels::PixelType;
 pub use resizer::{ResizeAlg, ResizeOptions, Resizer, SrcCropping};
+pub use rows::RowResizer;
 
 use crate::alpha::AlphaMulDiv;
 
@@ -49,6 +50,7 @@ mod mul_div;
 mod neon_utils;
 pub mod pixels;
 mod resizer;
+mod rows;
 #[cfg(target_arch = "x86_64")]
 mod simd_utils;
 #[cfg(feature = "for_testing")]

@@ -28,6 +28,7 @@ use crate::headers::{
 use crate::huffman::HuffmanTable;
 use crate::idct::{choose_idct_func, choose_idct_1x1_func, choose_idct_4x4_func};
 use crate::marker::Marker;
+use crate::mcu::RowSink;
 use crate::misc::SOFMarkers;
 use crate::upsampler::{
     choose_horizontal_samp_function, choose_hv_samp_function, choose_v_samp_function,
@@ -843,6 +844,42 @@ where
         } else {
             self.decode_mcu_ycbcr_baseline(out)
         }
+    }
+
+    /// Decodes the image a band of rows at a time, from the top, handing each band to
+    /// `sink` as soon as it is finished: the same pixels as
+    /// [`decode_into`](Self::decode_into), without a buffer for the whole image.
+    ///
+    /// Each call of `sink` gets whole rows of `width × output components` bytes; together
+    /// they are the image, top to bottom. Progressive images, and baseline images whose
+    /// components come in separate scans, are only finished at the end and come in one
+    /// call. Rows the data does not reach come as `decode_into` leaves them: grey (128)
+    /// after a premature end, zero after an early end of image marker.
+    ///
+    /// # Errors
+    /// As [`decode_into`](Self::decode_into); the rows handed on before the error are
+    /// those decoded before it.
+    pub fn decode_rows(&mut self, sink: &mut dyn FnMut(&[u8])) -> Result<(), DecodeErrors> {
+        self.decode_headers_internal()?;
+        let (width, height) = (usize::from(self.width()), usize::from(self.height()));
+        let row_bytes = width * self.options.jpeg_get_out_colorspace().num_components();
+        if self.is_progressive {
+            let mut pixels = vec![0; row_bytes * height];
+            self.decode_mcu_ycbcr_progressive(&mut pixels)?;
+            sink(&pixels);
+            return Ok(());
+        }
+        // An MCU row finishes at most 8 × v_max rows and, for vertically subsampled images,
+        // the last rows of the one before it; twice that when YCbCr becomes grey. The buffer
+        // has room for twice as many.
+        let to_grey = self.options.jpeg_get_out_colorspace().num_components() == 1
+            && self.input_colorspace.num_components() > 1;
+        let band_rows = 2 * 8 * (self.v_max.max(1) + 1) * if to_grey { 2 } else { 1 };
+        let mut rows = RowSink::new(sink, row_bytes, height, band_rows);
+        self.decode_mcu_ycbcr_baseline(&mut rows)?;
+        // Rows past an early end of image stay as a whole image's zeroed buffer has them.
+        rows.fill_rest(0);
+        Ok(())
     }
 
     /// Read only headers from a jpeg image buffer

@@ -26,6 +26,151 @@ use crate::misc::{calculate_padded_width, setup_component_params};
 use crate::worker::{color_convert, upsample};
 use crate::JpegDecoder;
 
+/// Where decoded rows go: a buffer for the whole image (`[u8]`), or a band handed to a
+/// sink ([`RowSink`]). The decoding loop is generic over it, so that the whole-image loop
+/// compiles as it did before bands existed.
+pub(crate) trait McuOutput {
+    /// Colour-converts the MCU row `i` into the output.
+    #[allow(clippy::too_many_arguments)]
+    fn post_process<T: ZByteReaderTrait>(
+        &mut self, decoder: &mut JpegDecoder<T>, i: usize, mcu_height: usize, width: usize,
+        padded_width: usize, pixels_written: &mut usize, upsampler_scratch_space: &mut [i16]
+    ) -> Result<(), DecodeErrors>;
+
+    /// Colour-converts components decoded one scan after another, at the end.
+    fn finish<T: ZByteReaderTrait>(
+        &mut self, decoder: &mut JpegDecoder<T>, block: &[Vec<i16>; MAX_COMPONENTS],
+        mcu_width: usize
+    ) -> Result<(), DecodeErrors>;
+
+    /// Fills the rows not decoded yet with `value` (`written` bytes of a whole image are).
+    fn fill_rest(&mut self, written: usize, value: u8);
+}
+
+impl McuOutput for [u8] {
+    #[inline(always)]
+    fn post_process<T: ZByteReaderTrait>(
+        &mut self, decoder: &mut JpegDecoder<T>, i: usize, mcu_height: usize, width: usize,
+        padded_width: usize, pixels_written: &mut usize, upsampler_scratch_space: &mut [i16]
+    ) -> Result<(), DecodeErrors> {
+        decoder.post_process(
+            self,
+            i,
+            mcu_height,
+            width,
+            padded_width,
+            pixels_written,
+            upsampler_scratch_space
+        )
+    }
+
+    fn finish<T: ZByteReaderTrait>(
+        &mut self, decoder: &mut JpegDecoder<T>, block: &[Vec<i16>; MAX_COMPONENTS],
+        mcu_width: usize
+    ) -> Result<(), DecodeErrors> {
+        decoder.finish_baseline_decoding(block, mcu_width, self)
+    }
+
+    fn fill_rest(&mut self, written: usize, value: u8) {
+        if let Some(rest) = self.get_mut(written..) {
+            rest.fill(value);
+        }
+    }
+}
+
+impl McuOutput for RowSink<'_> {
+    fn post_process<T: ZByteReaderTrait>(
+        &mut self, decoder: &mut JpegDecoder<T>, i: usize, mcu_height: usize, width: usize,
+        padded_width: usize, _pixels_written: &mut usize, upsampler_scratch_space: &mut [i16]
+    ) -> Result<(), DecodeErrors> {
+        // The rows this MCU row finishes go to the band, and from there to the sink.
+        let mut written = 0;
+        decoder.post_process(
+            self.band(),
+            i,
+            mcu_height,
+            width,
+            padded_width,
+            &mut written,
+            upsampler_scratch_space
+        )?;
+        self.emit(written);
+        Ok(())
+    }
+
+    fn finish<T: ZByteReaderTrait>(
+        &mut self, decoder: &mut JpegDecoder<T>, block: &[Vec<i16>; MAX_COMPONENTS],
+        mcu_width: usize
+    ) -> Result<(), DecodeErrors> {
+        // The components came one scan after another: the image is whole only now.
+        let mut pixels = vec![0; self.rows_left * self.row_bytes];
+        decoder.finish_baseline_decoding(block, mcu_width, &mut pixels)?;
+        self.emit_all(&pixels);
+        Ok(())
+    }
+
+    fn fill_rest(&mut self, _written: usize, value: u8) {
+        RowSink::fill_rest(self, value);
+    }
+}
+
+/// Hands decoded rows to a function one band at a time, from the top, through a buffer of a
+/// few MCU rows.
+pub(crate) struct RowSink<'a> {
+    sink:      &'a mut dyn FnMut(&[u8]),
+    buffer:    Vec<u8>,
+    row_bytes: usize,
+    rows_left: usize
+}
+
+impl<'a> RowSink<'a> {
+    /// A sink of `rows` rows of `row_bytes` bytes, `band_rows` at most at a time.
+    pub(crate) fn new(
+        sink: &'a mut dyn FnMut(&[u8]), row_bytes: usize, rows: usize, band_rows: usize
+    ) -> Self {
+        RowSink {
+            sink,
+            buffer: vec![0; band_rows.min(rows) * row_bytes],
+            row_bytes,
+            rows_left: rows
+        }
+    }
+
+    /// The band to decode into: as long as the rows left, up to the buffer's size, so that
+    /// the rows past the image's bottom edge are cut as a whole image's buffer cuts them.
+    fn band(&mut self) -> &mut [u8] {
+        let len = self.buffer.len().min(self.rows_left * self.row_bytes);
+        &mut self.buffer[..len]
+    }
+
+    /// Hands on the first `written` bytes of the band.
+    fn emit(&mut self, written: usize) {
+        if written > 0 {
+            (self.sink)(&self.buffer[..written]);
+            self.rows_left -= written / self.row_bytes;
+        }
+    }
+
+    /// Hands on rows decoded elsewhere.
+    fn emit_all(&mut self, pixels: &[u8]) {
+        let len = pixels.len().min(self.rows_left * self.row_bytes);
+        if len > 0 {
+            (self.sink)(&pixels[..len]);
+            self.rows_left -= len / self.row_bytes;
+        }
+    }
+
+    /// Hands on the rows left, all `value`.
+    pub(crate) fn fill_rest(&mut self, value: u8) {
+        while self.rows_left > 0 {
+            let band = self.band();
+            band.fill(value);
+            let len = band.len();
+            self.emit(len);
+        }
+    }
+}
+
 /// The size of a DC block for a MCU.
 
 pub const DCT_BLOCK: usize = 64;
@@ -86,8 +231,8 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
         clippy::cast_possible_truncation
     )]
     #[inline(never)]
-    pub(crate) fn decode_mcu_ycbcr_baseline(
-        &mut self, pixels: &mut [u8]
+    pub(crate) fn decode_mcu_ycbcr_baseline<O: McuOutput + ?Sized>(
+        &mut self, output: &mut O
     ) -> Result<(), DecodeErrors> {
         setup_component_params(self)?;
 
@@ -201,7 +346,7 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
 
             for i in 0..mcu_height {
                 if stream.overread_by > 0 {
-                    pixels.get_mut(pixels_written..).map(|v| v.fill(128));
+                    output.fill_rest(pixels_written, 128);
                     if self.options.strict_mode() {
                         return Err(DecodeErrors::FormatStatic("Premature end of buffer"));
                     };
@@ -250,8 +395,8 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
                 // process that width up until it's impossible. This is faster than allocation the
                 // full components, which we skipped earlier.
                 if all_components_in_first_scan {
-                    self.post_process(
-                        pixels,
+                    output.post_process(
+                        self,
                         i,
                         mcu_height,
                         width,
@@ -280,7 +425,7 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
                     }
                     McuContinuation::Terminate => {
                         warn!("Got terminate signal, will not process further");
-                        pixels.get_mut(pixels_written..).map(|v| v.fill(128));
+                        output.fill_rest(pixels_written, 128);
                         return Ok(());
                     }
                 }
@@ -292,7 +437,7 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
         }
 
         if !all_components_in_first_scan {
-            self.finish_baseline_decoding(&progressive_mcus, mcu_width, pixels)?;
+            output.finish(self, &progressive_mcus, mcu_width)?;
         }
 
         // it may happen that some images don't have the whole buffer

@@ -49,6 +49,28 @@ pub(crate) trait Convolution: InnerPixel {
     );
 }
 
+pub(crate) use optimisations::Normalizer16;
+
+/// The two passes of an 8-bit convolution with coefficients already normalised, for
+/// [`RowResizer`](crate::RowResizer), which runs them a few rows at a time.
+pub(crate) trait RowConvolution: InnerPixel {
+    fn horiz_rows(
+        src_view: &impl ImageView<Pixel = Self>,
+        dst_view: &mut impl ImageViewMut<Pixel = Self>,
+        offset: u32,
+        normalizer: &Normalizer16,
+        cpu_extensions: CpuExtensions,
+    );
+
+    fn vert_rows(
+        src_view: &impl ImageView<Pixel = Self>,
+        dst_view: &mut impl ImageViewMut<Pixel = Self>,
+        offset: u32,
+        normalizer: &Normalizer16,
+        cpu_extensions: CpuExtensions,
+    );
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Bound {
     pub start: u32,

@@ -93,6 +93,14 @@ impl Normalizer16 {
         self.precision
     }
 
+    /// The coefficients of some output rows (or columns), at the precision of the whole.
+    pub fn part(&self, range: core::ops::Range<usize>) -> Self {
+        Self {
+            precision: self.precision,
+            chunks: self.chunks[range].to_vec(),
+        }
+    }
+
     #[inline(always)]
     pub fn chunks(&self) -> &[CoefficientsI16Chunk] {
         &self.chunks

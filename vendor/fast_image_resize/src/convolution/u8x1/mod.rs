@@ -64,6 +64,28 @@ impl Convolution for P {
     }
 }
 
+impl super::RowConvolution for P {
+    fn horiz_rows(
+        src_view: &impl ImageView<Pixel = Self>,
+        dst_view: &mut impl ImageViewMut<Pixel = Self>,
+        offset: u32,
+        normalizer: &Normalizer16,
+        cpu_extensions: CpuExtensions,
+    ) {
+        horiz_convolution(src_view, dst_view, offset, normalizer, cpu_extensions);
+    }
+
+    fn vert_rows(
+        src_view: &impl ImageView<Pixel = Self>,
+        dst_view: &mut impl ImageViewMut<Pixel = Self>,
+        offset: u32,
+        normalizer: &Normalizer16,
+        cpu_extensions: CpuExtensions,
+    ) {
+        vert_convolution_u8(src_view, dst_view, offset, normalizer, cpu_extensions);
+    }
+}
+
 fn horiz_convolution(
     src_view: &impl ImageView<Pixel = P>,
     dst_view: &mut impl ImageViewMut<Pixel = P>,
