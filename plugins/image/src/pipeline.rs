@@ -265,7 +265,7 @@ pub(crate) fn jpeg_in_rows(
     };
     decoder.set_options(decoder.options().jpeg_set_out_colorspace(colour));
     let output_bytes = usize::try_from(u64::from(size.0) * u64::from(size.1) * channels)
-        .map_err(|_| ConvertError::limit("the resized image is too large"))?;
+        .map_err(|error| ConvertError::limit(format!("the resized image is too large: {error}")))?;
     let mut pixels = vec![0; output_bytes];
     decoder
         .decode_rows(&mut |rows: &[u8]| resizer.push(rows, &mut pixels))
