@@ -1,7 +1,7 @@
 //! Resizing an 8-bit image whose rows arrive from the top, a few at a time, as a decoder
 //! finishes them: the source never has to be whole in memory.
 use crate::compat::*;
-use crate::convolution::{self, Convolution, Normalizer16, RowConvolution};
+use crate::convolution::{self, Normalizer16, RowConvolution};
 use crate::images::{TypedImage, TypedImageRef};
 use crate::pixels::{self, InnerPixel};
 use crate::{CpuExtensions, CropBox, ImageView, PixelType, ResizeAlg, ResizeOptions, SrcCropping};
@@ -128,14 +128,6 @@ impl RowResizer {
             Inner::U8x3(inner) => inner.push(rows, dst),
         }
     }
-
-    /// Whether every output row is written: all the source rows they need have come.
-    pub fn is_done(&self) -> bool {
-        match &self.inner {
-            Inner::U8(inner) => inner.next_out == inner.vert.chunks_len(),
-            Inner::U8x3(inner) => inner.next_out == inner.vert.chunks_len(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -175,7 +167,7 @@ impl<P> core::fmt::Debug for Rows<P> {
     }
 }
 
-impl<P: InnerPixel<Component = u8> + Convolution + RowConvolution> Rows<P> {
+impl<P: InnerPixel<Component = u8> + RowConvolution> Rows<P> {
     fn new(geometry: Geometry, vert: Normalizer16, horiz: Normalizer16) -> Self {
         let ring = vec![P::default(); geometry.src_width as usize * geometry.window as usize];
         let temp = vec![P::default(); geometry.temp_width as usize * BATCH];
