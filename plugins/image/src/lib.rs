@@ -87,8 +87,7 @@ impl Converter for ImagePlugin {
         let source = pipeline::format(&request.source)?;
         let target = pipeline::format(&request.target)?;
         let settings = pipeline::settings(request, target)?;
-        let image = pipeline::decode_resized(input, source, &settings)?;
-        pipeline::encode(&image, target, &settings, output)
+        pipeline::convert(input, source, target, &settings, output)
     }
 
     fn template(format: &str) -> Result<Vec<u8>, ConvertError> {

@@ -154,25 +154,40 @@ fn name(format: ImageFormat) -> &'static str {
         })
 }
 
-/// Decodes the input (first frame), within the limits, with its EXIF orientation applied
-/// when asked, and resizes it as the settings ask. A JPEG that is resized goes from the
-/// decoder to the resizer a band of rows at a time, without the whole decoded image in
-/// memory; everything else is decoded whole, then resized.
-pub(crate) fn decode_resized(
-    input: &Input,
-    format: ImageFormat,
+/// Converts the input from `source` to `target` as the settings ask: decodes it (first
+/// frame, within the limits, with its EXIF orientation applied when asked), resizes it and
+/// encodes it. A JPEG that is resized goes from the decoder to the resizer a band of rows
+/// at a time, without the whole decoded image in memory, and when it is written as a JPEG
+/// the resized rows go on to the encoder the same way; everything else is decoded whole,
+/// then resized and encoded.
+pub(crate) fn convert(
+    input: &mut Input,
+    source: ImageFormat,
+    target: ImageFormat,
     settings: &Settings,
-) -> Result<DynamicImage, ConvertError> {
-    if format == ImageFormat::Jpeg && (settings.width.is_some() || settings.height.is_some()) {
-        let bytes = input.read_all()?;
-        if let Some(image) = jpeg_in_rows(&bytes, settings)? {
-            return Ok(image);
-        }
-        let image = decode(Cursor::new(bytes), format, settings.auto_orient)?;
-        return resize(image, settings);
-    }
-    let image = decode(input.reader()?, format, settings.auto_orient)?;
-    resize(image, settings)
+    output: &mut Output<'_>,
+) -> Result<(), ConvertError> {
+    let image =
+        if source == ImageFormat::Jpeg && (settings.width.is_some() || settings.height.is_some()) {
+            let bytes = input.read_all()?;
+            let to = if target == ImageFormat::Jpeg {
+                RowsTo::Jpeg(&mut *output)
+            } else {
+                RowsTo::Image
+            };
+            match jpeg_in_rows(&bytes, settings, to)? {
+                Some(Resized::Written) => return Ok(()),
+                Some(Resized::Image(image)) => image,
+                None => {
+                    let image = decode(Cursor::new(bytes), source, settings.auto_orient)?;
+                    resize(image, settings)?
+                }
+            }
+        } else {
+            let image = decode(input.reader()?, source, settings.auto_orient)?;
+            resize(image, settings)?
+        };
+    encode(&image, target, settings, output)
 }
 
 /// Decodes the input (first frame), within the limits, with its EXIF orientation applied
@@ -204,14 +219,31 @@ pub(crate) fn decode(
     Ok(image)
 }
 
-/// A JPEG decoded band by band straight into the resizer: the pixels `decode` and `resize`
-/// give, or `None` where this way does not apply (progressive images are decoded whole
+/// Where [`jpeg_in_rows`] puts the resized rows.
+pub(crate) enum RowsTo<'a> {
+    /// Into an image.
+    Image,
+    /// Into a JPEG encoder writing there, as [`encode`] writes the image.
+    Jpeg(&'a mut dyn Write),
+}
+
+/// What [`jpeg_in_rows`] made.
+pub(crate) enum Resized {
+    Image(DynamicImage),
+    /// The JPEG, written.
+    Written,
+}
+
+/// A JPEG decoded band by band straight into the resizer, and from there into an image
+/// (the pixels `decode` and `resize` give) or a JPEG encoder (the bytes `encode` writes of
+/// that image); `None` where this way does not apply (progressive images are decoded whole
 /// anyway; EXIF rotation, alpha, sizes past the limits and resizes in one pass or none go
 /// the whole-image way, which also words their errors).
 pub(crate) fn jpeg_in_rows(
     bytes: &[u8],
     settings: &Settings,
-) -> Result<Option<DynamicImage>, ConvertError> {
+    to: RowsTo<'_>,
+) -> Result<Option<Resized>, ConvertError> {
     use zune_jpeg::zune_core::bytestream::ZCursor;
     use zune_jpeg::zune_core::colorspace::ColorSpace;
     use zune_jpeg::zune_core::options::DecoderOptions;
@@ -264,19 +296,49 @@ pub(crate) fn jpeg_in_rows(
         return Ok(None);
     };
     decoder.set_options(decoder.options().jpeg_set_out_colorspace(colour));
+    let decode_failed = |error| decode_error(jpeg_error(error), ImageFormat::Jpeg);
+    if let RowsTo::Jpeg(output) = to {
+        let (Ok(width), Ok(height)) = (u16::try_from(size.0), u16::try_from(size.1)) else {
+            return Ok(None);
+        };
+        let colour = if colour == ColorSpace::Luma {
+            jpeg_encoder::ColorType::Luma
+        } else {
+            jpeg_encoder::ColorType::Rgb
+        };
+        let mut writer = BufWriter::with_capacity(WRITE_BUFFER, output);
+        let mut encoder = jpeg_encoder(&mut writer, settings)
+            .encode_rows(width, height, colour)
+            .map_err(jpeg_encode_error)?;
+        let mut written = Ok(());
+        decoder
+            .decode_rows(&mut |rows: &[u8]| {
+                resizer.push_rows(rows, &mut |rows: &[u8]| {
+                    if written.is_ok() {
+                        written = encoder.push(rows);
+                    }
+                });
+            })
+            .map_err(decode_failed)?;
+        written
+            .and_then(|()| encoder.finish())
+            .map_err(jpeg_encode_error)?;
+        writer.flush()?;
+        return Ok(Some(Resized::Written));
+    }
     let output_bytes = usize::try_from(u64::from(size.0) * u64::from(size.1) * channels)
         .map_err(|error| ConvertError::limit(format!("the resized image is too large: {error}")))?;
     let mut pixels = vec![0; output_bytes];
     decoder
         .decode_rows(&mut |rows: &[u8]| resizer.push(rows, &mut pixels))
-        .map_err(|error| decode_error(jpeg_error(error), ImageFormat::Jpeg))?;
+        .map_err(decode_failed)?;
     let image = if colour == ColorSpace::Luma {
         GrayImage::from_raw(size.0, size.1, pixels).map(DynamicImage::ImageLuma8)
     } else {
         RgbImage::from_raw(size.0, size.1, pixels).map(DynamicImage::ImageRgb8)
     };
     image
-        .map(Some)
+        .map(|image| Some(Resized::Image(image)))
         .ok_or_else(|| ConvertError::internal("the resized image has the wrong size"))
 }
 
@@ -512,10 +574,10 @@ const WRITE_BUFFER: usize = 64 * 1024;
 /// Encodes a JPEG with the `jpeg-encoder` crate (baseline, 4:2:0 chroma below quality 90
 /// as libjpeg does, 4:4:4 from 90): integer quantisation, where `image`'s own encoder
 /// rounds floats, which a WebAssembly build pays dearly for.
-fn encode_jpeg(
+pub(crate) fn encode_jpeg(
     image: &DynamicImage,
     settings: &Settings,
-    output: &mut Output<'_>,
+    output: &mut dyn Write,
 ) -> Result<(), ConvertError> {
     let (width, height) = (u16::try_from(image.width()), u16::try_from(image.height()));
     let (Ok(width), Ok(height)) = (width, height) else {
@@ -525,13 +587,8 @@ fn encode_jpeg(
             image.height()
         )));
     };
-    let mut writer = BufWriter::with_capacity(WRITE_BUFFER, &mut *output);
-    let mut encoder = jpeg_encoder::Encoder::new(&mut writer, settings.quality);
-    encoder.set_sampling_factor(if settings.quality >= 90 {
-        jpeg_encoder::SamplingFactor::F_1_1
-    } else {
-        jpeg_encoder::SamplingFactor::F_2_2
-    });
+    let mut writer = BufWriter::with_capacity(WRITE_BUFFER, output);
+    let encoder = jpeg_encoder(&mut writer, settings);
     let result = if image.color().channel_count() <= 2 {
         let luma = image.to_luma8();
         encoder.encode(luma.as_raw(), width, height, jpeg_encoder::ColorType::Luma)
@@ -539,11 +596,29 @@ fn encode_jpeg(
         let rgb = flatten(image, settings.background);
         encoder.encode(rgb.as_raw(), width, height, jpeg_encoder::ColorType::Rgb)
     };
-    result.map_err(|error| match error {
+    result.map_err(jpeg_encode_error)?;
+    Ok(writer.flush()?)
+}
+
+/// A JPEG encoder with the settings' quality and its chroma subsampling.
+fn jpeg_encoder<W: jpeg_encoder::JfifWrite>(
+    writer: W,
+    settings: &Settings,
+) -> jpeg_encoder::Encoder<W> {
+    let mut encoder = jpeg_encoder::Encoder::new(writer, settings.quality);
+    encoder.set_sampling_factor(if settings.quality >= 90 {
+        jpeg_encoder::SamplingFactor::F_1_1
+    } else {
+        jpeg_encoder::SamplingFactor::F_2_2
+    });
+    encoder
+}
+
+fn jpeg_encode_error(error: jpeg_encoder::EncodingError) -> ConvertError {
+    match error {
         jpeg_encoder::EncodingError::IoError(error) => ConvertError::from(error),
         other => ConvertError::internal(format!("cannot write JPEG: {other}")),
-    })?;
-    Ok(writer.flush()?)
+    }
 }
 
 /// Encoders that need to seek write to memory first.

@@ -351,13 +351,14 @@ fn every_format_has_a_template_that_decodes() {
     }
 }
 
-/// A resized JPEG goes from the decoder to the resizer a band of rows at a time: the pixels
-/// must be those of decoding it whole and resizing that, for every layout (subsampling,
-/// restart markers, grey, odd sizes), every kind of resize, and broken files.
+/// A resized JPEG goes from the decoder to the resizer a band of rows at a time, and on to
+/// the JPEG encoder when it is written as a JPEG: the pixels must be those of decoding it
+/// whole and resizing that, and the JPEG the one written of that image, for every layout
+/// (subsampling, restart markers, grey, odd sizes), every kind of resize, and broken files.
 #[test]
 fn a_jpeg_resized_band_by_band_has_the_pixels_of_one_resized_whole() {
     use super::options::{Compression, Filter, Fit, Settings};
-    use super::pipeline;
+    use super::pipeline::{self, Resized, RowsTo};
     use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
 
     let photo = decode(&sample("jpg"), "jpg").to_rgb8();
@@ -433,7 +434,15 @@ fn a_jpeg_resized_band_by_band_has_the_pixels_of_one_resized_whole() {
                 settings.auto_orient,
             )
             .and_then(|image| pipeline::resize(image, settings));
-            match (pipeline::jpeg_in_rows(bytes, settings), whole) {
+            let rows = pipeline::jpeg_in_rows(bytes, settings, RowsTo::Image).map(|resized| {
+                resized.map(|resized| match resized {
+                    Resized::Image(image) => image,
+                    Resized::Written => panic!("{name} {settings:?}: no image"),
+                })
+            });
+            let mut jpeg = Vec::new();
+            let jpeg_rows = pipeline::jpeg_in_rows(bytes, settings, RowsTo::Jpeg(&mut jpeg));
+            match (rows, whole) {
                 (Ok(Some(rows)), Ok(whole)) => {
                     banded += 1;
                     assert_eq!(rows.color(), whole.color(), "{name} {settings:?}");
@@ -442,10 +451,29 @@ fn a_jpeg_resized_band_by_band_has_the_pixels_of_one_resized_whole() {
                         rows.as_bytes() == whole.as_bytes(),
                         "{name} {settings:?}: other pixels band by band"
                     );
+                    // Resized rows encoded as they come: the JPEG of the whole image.
+                    assert!(
+                        matches!(jpeg_rows, Ok(Some(Resized::Written))),
+                        "{name} {settings:?}: not written band by band"
+                    );
+                    let mut expected = Vec::new();
+                    pipeline::encode_jpeg(&whole, settings, &mut expected).unwrap();
+                    assert!(
+                        jpeg == expected,
+                        "{name} {settings:?}: another JPEG band by band"
+                    );
                 }
-                (Ok(None), _) => {}
+                (Ok(None), _) => assert!(
+                    matches!(jpeg_rows, Ok(None)) && jpeg.is_empty(),
+                    "{name} {settings:?}"
+                ),
                 (Err(rows), Err(whole)) => {
                     assert_eq!(rows.kind, whole.kind, "{name} {settings:?}");
+                    assert_eq!(
+                        jpeg_rows.err().map(|error| error.kind),
+                        Some(whole.kind),
+                        "{name} {settings:?}"
+                    );
                 }
                 (rows, whole) => panic!(
                     "{name} {settings:?}: band by band {:?}, whole {:?}",

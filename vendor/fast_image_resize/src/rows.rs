@@ -123,11 +123,32 @@ impl RowResizer {
     /// # Panics
     /// When `rows` is not a whole number of rows or `dst` is too small.
     pub fn push(&mut self, rows: &[u8], dst: &mut [u8]) {
+        self.push_to(rows, Dst::Image(dst));
+    }
+
+    /// Takes the next source rows (whole rows, top to bottom) and hands every output row
+    /// they complete to `out`, a few rows at a time, top to bottom (each call's slice holds
+    /// whole rows of `dst_width` pixels). Rows past the source's height are ignored.
+    ///
+    /// # Panics
+    /// When `rows` is not a whole number of rows.
+    pub fn push_rows(&mut self, rows: &[u8], out: &mut dyn FnMut(&[u8])) {
+        self.push_to(rows, Dst::Rows(out));
+    }
+
+    fn push_to(&mut self, rows: &[u8], mut dst: Dst<'_>) {
         match &mut self.inner {
-            Inner::U8(inner) => inner.push(rows, dst),
-            Inner::U8x3(inner) => inner.push(rows, dst),
+            Inner::U8(inner) => inner.push(rows, &mut dst),
+            Inner::U8x3(inner) => inner.push(rows, &mut dst),
         }
     }
+}
+
+/// Where output rows go: into the whole destination image, or to a function that takes
+/// them as they are made.
+enum Dst<'a> {
+    Image(&'a mut [u8]),
+    Rows(&'a mut dyn FnMut(&[u8])),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -154,6 +175,9 @@ struct Rows<P> {
     /// Output rows of the vertical pass waiting for the horizontal one.
     temp: Vec<P>,
     temp_rows: usize,
+    /// Output rows of the horizontal pass when they are handed on (`Dst::Rows`); made on
+    /// first use.
+    out: Vec<u8>,
     cpu_extensions: CpuExtensions,
 }
 
@@ -180,11 +204,12 @@ impl<P: InnerPixel<Component = u8> + RowConvolution> Rows<P> {
             next_out: 0,
             temp,
             temp_rows: 0,
+            out: Vec::new(),
             cpu_extensions: CpuExtensions::default(),
         }
     }
 
-    fn push(&mut self, rows: &[u8], dst: &mut [u8]) {
+    fn push(&mut self, rows: &[u8], dst: &mut Dst<'_>) {
         let Geometry {
             src_width,
             src_height,
@@ -212,7 +237,7 @@ impl<P: InnerPixel<Component = u8> + RowConvolution> Rows<P> {
     }
 
     /// Makes every output row whose source rows have all come.
-    fn make_rows(&mut self, dst: &mut [u8]) {
+    fn make_rows(&mut self, dst: &mut Dst<'_>) {
         while let Some(chunk) = self.vert.chunks().get(self.next_out) {
             if chunk.start + chunk.values().len() as u32 > self.received {
                 break;
@@ -260,7 +285,7 @@ impl<P: InnerPixel<Component = u8> + RowConvolution> Rows<P> {
 
     /// The horizontal pass of the rows the vertical pass has made, into `dst`.
     #[inline(never)]
-    fn flush(&mut self, dst: &mut [u8]) {
+    fn flush(&mut self, dst: &mut Dst<'_>) {
         let Geometry {
             dst_width,
             temp_width,
@@ -268,20 +293,35 @@ impl<P: InnerPixel<Component = u8> + RowConvolution> Rows<P> {
         } = self.geometry;
         let count = self.temp_rows;
         let first = self.next_out - count;
-        let row_bytes = dst_width as usize * P::size();
         let temp = TypedImageRef::<P>::new(
             temp_width,
             count as u32,
             &self.temp[..temp_width as usize * count],
         )
         .expect("rows of the temporary's width");
-        let mut dst_view = TypedImage::<P>::from_buffer(
-            dst_width,
-            count as u32,
-            &mut dst[first * row_bytes..(first + count) * row_bytes],
-        )
-        .expect("the destination holds its rows");
-        P::horiz_rows(&temp, &mut dst_view, 0, &self.horiz, self.cpu_extensions);
+        match dst {
+            Dst::Image(image) => {
+                let row_bytes = dst_width as usize * P::size();
+                let mut dst_view = TypedImage::<P>::from_buffer(
+                    dst_width,
+                    count as u32,
+                    &mut image[first * row_bytes..(first + count) * row_bytes],
+                )
+                .expect("the destination holds its rows");
+                P::horiz_rows(&temp, &mut dst_view, 0, &self.horiz, self.cpu_extensions);
+            }
+            Dst::Rows(out) => {
+                let bytes = dst_width as usize * P::size() * count;
+                if self.out.len() < bytes {
+                    self.out = vec![0; dst_width as usize * P::size() * BATCH];
+                }
+                let mut dst_view =
+                    TypedImage::<P>::from_buffer(dst_width, count as u32, &mut self.out[..bytes])
+                        .expect("the output rows hold their pixels");
+                P::horiz_rows(&temp, &mut dst_view, 0, &self.horiz, self.cpu_extensions);
+                out(&self.out[..bytes]);
+            }
+        }
         self.temp_rows = 0;
     }
 }

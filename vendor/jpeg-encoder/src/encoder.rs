@@ -556,12 +556,32 @@ impl<W: JfifWrite> Encoder<W> {
             });
         }
 
+        let q_tables = self.start(image.get_jpeg_color_type())?;
+
+        if let Some(scans) = self.progressive_scans {
+            self.encode_image_progressive::<_, OP>(image, scans, &q_tables)?;
+        } else if self.optimize_huffman_table || !self.sampling_factor.supports_interleaved() {
+            self.encode_image_sequential::<_, OP>(image, &q_tables)?;
+        } else {
+            self.encode_image_interleaved::<_, OP>(image, &q_tables)?;
+        }
+
+        self.writer.write_marker(Marker::EOI)?;
+
+        Ok(())
+    }
+
+    /// Writes everything before the frame header (SOI, JFIF header, Adobe marker, app
+    /// segments) for an image of `jpeg_color_type`, and returns the quantization tables.
+    fn start(
+        &mut self,
+        jpeg_color_type: JpegColorType,
+    ) -> Result<[QuantizationTable; 2], EncodingError> {
         let q_tables = [
             QuantizationTable::new_with_quality(&self.quantization_tables[0], self.quality, true),
             QuantizationTable::new_with_quality(&self.quantization_tables[1], self.quality, false),
         ];
 
-        let jpeg_color_type = image.get_jpeg_color_type();
         self.init_components(jpeg_color_type);
 
         self.writer.write_marker(Marker::SOI)?;
@@ -584,17 +604,7 @@ impl<W: JfifWrite> Encoder<W> {
             self.writer.write_segment(Marker::APP(*nr), data)?;
         }
 
-        if let Some(scans) = self.progressive_scans {
-            self.encode_image_progressive::<_, OP>(image, scans, &q_tables)?;
-        } else if self.optimize_huffman_table || !self.sampling_factor.supports_interleaved() {
-            self.encode_image_sequential::<_, OP>(image, &q_tables)?;
-        } else {
-            self.encode_image_interleaved::<_, OP>(image, &q_tables)?;
-        }
-
-        self.writer.write_marker(Marker::EOI)?;
-
-        Ok(())
+        Ok(q_tables)
     }
 
     fn init_components(&mut self, color: JpegColorType) {
@@ -661,14 +671,15 @@ impl<W: JfifWrite> Encoder<W> {
         (usize::from(max_h_sampling), usize::from(max_v_sampling))
     }
 
-    fn write_frame_header<I: ImageBuffer>(
+    fn write_frame_header(
         &mut self,
-        image: &I,
+        (width, height): (u16, u16),
+        jpeg_color_type: JpegColorType,
         q_tables: &[QuantizationTable; 2],
     ) -> Result<(), EncodingError> {
         self.writer.write_frame_header(
-            image.width(),
-            image.height(),
+            width,
+            height,
             &self.components,
             self.progressive_scans.is_some(),
         )?;
@@ -682,7 +693,7 @@ impl<W: JfifWrite> Encoder<W> {
         self.writer
             .write_huffman_segment(CodingClass::Ac, 0, &self.huffman_tables[0].1)?;
 
-        if image.get_jpeg_color_type().get_num_components() >= 3 {
+        if jpeg_color_type.get_num_components() >= 3 {
             self.writer
                 .write_huffman_segment(CodingClass::Dc, 1, &self.huffman_tables[1].0)?;
 
@@ -732,121 +743,194 @@ impl<W: JfifWrite> Encoder<W> {
         image: I,
         q_tables: &[QuantizationTable; 2],
     ) -> Result<(), EncodingError> {
-        self.write_frame_header(&image, q_tables)?;
-        self.writer
-            .write_scan_header(&self.components.iter().collect::<Vec<_>>(), None)?;
-
-        let (max_h_sampling, max_v_sampling) = self.get_max_sampling_size();
-
-        let width = image.width();
         let height = image.height();
+        let mut scan = self.start_interleaved(
+            (image.width(), height),
+            image.get_jpeg_color_type(),
+            q_tables,
+        )?;
+        let mut row: [Vec<_>; 4] = self.init_rows(scan.buffer_size());
 
-        let num_cols = usize::from(width).div_ceil(8 * max_h_sampling);
-        let num_rows = usize::from(height).div_ceil(8 * max_v_sampling);
-
-        let buffer_width = num_cols * 8 * max_h_sampling;
-        let buffer_size = buffer_width * 8 * max_v_sampling;
-
-        let mut row: [Vec<_>; 4] = self.init_rows(buffer_size);
-
-        let mut prev_dc = [0i16; 4];
-
-        let restart_interval = self.restart_interval.unwrap_or(0);
-        let mut restarts = 0;
-        let mut restarts_to_go = restart_interval;
-
-        for block_y in 0..num_rows {
+        for block_y in 0..scan.num_rows {
             for r in &mut row {
                 r.clear();
             }
 
-            for y in 0..(8 * max_v_sampling) {
-                let y = y + block_y * 8 * max_v_sampling;
+            for y in 0..(8 * scan.max_v_sampling) {
+                let y = y + block_y * 8 * scan.max_v_sampling;
                 let y = (y.min(height as usize - 1)) as u16;
 
                 image.fill_buffers(y, &mut row);
-
-                for _ in usize::from(width)..buffer_width {
-                    for channel in &mut row {
-                        if !channel.is_empty() {
-                            channel.push(channel[channel.len() - 1]);
-                        }
-                    }
-                }
+                scan.pad_row(&mut row);
             }
 
-            for block_x in 0..num_cols {
-                if restart_interval > 0 && restarts_to_go == 0 {
-                    self.writer.finalize_bit_buffer()?;
-                    self.writer
-                        .write_marker(Marker::RST((restarts % 8) as u8))?;
-
-                    prev_dc[0] = 0;
-                    prev_dc[1] = 0;
-                    prev_dc[2] = 0;
-                    prev_dc[3] = 0;
-                }
-
-                for (i, component) in self.components.iter().enumerate() {
-                    let h_stride = max_h_sampling / component.horizontal_sampling_factor as usize;
-                    let v_stride = max_v_sampling / component.vertical_sampling_factor as usize;
-                    let average = self.chroma_subsampling_method
-                        == ChromaSubsamplingMethod::Average
-                        && (h_stride > 1 || v_stride > 1);
-
-                    for v_offset in 0..component.vertical_sampling_factor as usize {
-                        for h_offset in 0..component.horizontal_sampling_factor as usize {
-                            let bx = block_x * 8 * max_h_sampling + (h_offset * 8);
-                            let by = v_offset * 8;
-                            let mut block = if average {
-                                get_block_averaged(
-                                    &row[i],
-                                    bx,
-                                    by,
-                                    h_stride,
-                                    v_stride,
-                                    buffer_width,
-                                )
-                            } else {
-                                get_block(&row[i], bx, by, h_stride, v_stride, buffer_width)
-                            };
-
-                            OP::fdct(&mut block);
-
-                            let mut q_block = AlignedBlock::default();
-
-                            OP::quantize_block(
-                                &block,
-                                &mut q_block,
-                                &q_tables[component.quantization_table as usize],
-                            );
-
-                            self.writer.write_block(
-                                &q_block,
-                                prev_dc[i],
-                                &self.huffman_tables[component.dc_huffman_table as usize].0,
-                                &self.huffman_tables[component.ac_huffman_table as usize].1,
-                            )?;
-
-                            prev_dc[i] = q_block.data[0];
-                        }
-                    }
-                }
-
-                if restart_interval > 0 {
-                    if restarts_to_go == 0 {
-                        restarts_to_go = restart_interval;
-                        restarts += 1;
-                        restarts &= 7;
-                    }
-                    restarts_to_go -= 1;
-                }
-            }
+            self.encode_mcu_row::<OP>(&row, &mut scan, q_tables)?;
         }
 
         self.writer.finalize_bit_buffer()?;
 
         Ok(())
+    }
+
+    /// Writes the frame and scan headers of an interleaved scan and returns its layout.
+    fn start_interleaved(
+        &mut self,
+        (width, height): (u16, u16),
+        jpeg_color_type: JpegColorType,
+        q_tables: &[QuantizationTable; 2],
+    ) -> Result<InterleavedScan, EncodingError> {
+        self.write_frame_header((width, height), jpeg_color_type, q_tables)?;
+        self.writer
+            .write_scan_header(&self.components.iter().collect::<Vec<_>>(), None)?;
+
+        let (max_h_sampling, max_v_sampling) = self.get_max_sampling_size();
+
+        let num_cols = usize::from(width).div_ceil(8 * max_h_sampling);
+        let num_rows = usize::from(height).div_ceil(8 * max_v_sampling);
+
+        let restart_interval = self.restart_interval.unwrap_or(0);
+
+        Ok(InterleavedScan {
+            max_h_sampling,
+            max_v_sampling,
+            width: usize::from(width),
+            num_cols,
+            num_rows,
+            buffer_width: num_cols * 8 * max_h_sampling,
+            prev_dc: [0; 4],
+            restart_interval,
+            restarts: 0,
+            restarts_to_go: restart_interval,
+        })
+    }
+
+    /// Encodes one row of MCUs (`8 * max_v_sampling` rows of `row`, each padded to the
+    /// scan's buffer width).
+    fn encode_mcu_row<OP: Operations>(
+        &mut self,
+        row: &[Vec<u8>; 4],
+        scan: &mut InterleavedScan,
+        q_tables: &[QuantizationTable; 2],
+    ) -> Result<(), EncodingError> {
+        let InterleavedScan {
+            max_h_sampling,
+            max_v_sampling,
+            num_cols,
+            buffer_width,
+            restart_interval,
+            ..
+        } = *scan;
+        let prev_dc = &mut scan.prev_dc;
+
+        for block_x in 0..num_cols {
+            if restart_interval > 0 && scan.restarts_to_go == 0 {
+                self.writer.finalize_bit_buffer()?;
+                self.writer
+                    .write_marker(Marker::RST((scan.restarts % 8) as u8))?;
+
+                prev_dc[0] = 0;
+                prev_dc[1] = 0;
+                prev_dc[2] = 0;
+                prev_dc[3] = 0;
+            }
+
+            for (i, component) in self.components.iter().enumerate() {
+                let h_stride = max_h_sampling / component.horizontal_sampling_factor as usize;
+                let v_stride = max_v_sampling / component.vertical_sampling_factor as usize;
+                let average = self.chroma_subsampling_method == ChromaSubsamplingMethod::Average
+                    && (h_stride > 1 || v_stride > 1);
+
+                for v_offset in 0..component.vertical_sampling_factor as usize {
+                    for h_offset in 0..component.horizontal_sampling_factor as usize {
+                        let bx = block_x * 8 * max_h_sampling + (h_offset * 8);
+                        let by = v_offset * 8;
+                        let mut block = if average {
+                            get_block_averaged(
+                                &row[i],
+                                bx,
+                                by,
+                                h_stride,
+                                v_stride,
+                                buffer_width,
+                            )
+                        } else {
+                            get_block(&row[i], bx, by, h_stride, v_stride, buffer_width)
+                        };
+
+                        OP::fdct(&mut block);
+
+                        let mut q_block = AlignedBlock::default();
+
+                        OP::quantize_block(
+                            &block,
+                            &mut q_block,
+                            &q_tables[component.quantization_table as usize],
+                        );
+
+                        self.writer.write_block(
+                            &q_block,
+                            prev_dc[i],
+                            &self.huffman_tables[component.dc_huffman_table as usize].0,
+                            &self.huffman_tables[component.ac_huffman_table as usize].1,
+                        )?;
+
+                        prev_dc[i] = q_block.data[0];
+                    }
+                }
+            }
+
+            if restart_interval > 0 {
+                if scan.restarts_to_go == 0 {
+                    scan.restarts_to_go = restart_interval;
+                    scan.restarts += 1;
+                    scan.restarts &= 7;
+                }
+                scan.restarts_to_go -= 1;
+            }
+        }
+
+        Ok(())
+    }
+
+    /// An encoder that takes the image's pixels a few rows at a time, from the top, instead
+    /// of the whole image at once: `width × height` pixels of `color_type`, rows given to
+    /// [`RowEncoder::push`] in order and the file completed by [`RowEncoder::finish`]. The
+    /// JPEG written is byte for byte the one [`Encoder::encode`] writes, and the encoder
+    /// holds only one row of MCUs (8 or 16 rows of pixels) at a time.
+    ///
+    /// This needs a baseline image in one interleaved scan: an encoder set to progressive
+    /// or optimized Huffman tables, or to a sampling factor above 2, refuses with
+    /// [`EncodingError::NotRowByRow`].
+    pub fn encode_rows(
+        mut self,
+        width: u16,
+        height: u16,
+        color_type: ColorType,
+    ) -> Result<RowEncoder<W>, EncodingError> {
+        if width == 0 || height == 0 {
+            return Err(EncodingError::ZeroImageDimensions { width, height });
+        }
+        if self.progressive_scans.is_some()
+            || self.optimize_huffman_table
+            || !self.sampling_factor.supports_interleaved()
+        {
+            return Err(EncodingError::NotRowByRow);
+        }
+        let jpeg_color_type = jpeg_color_type(color_type);
+        let q_tables = self.start(jpeg_color_type)?;
+        let scan = self.start_interleaved((width, height), jpeg_color_type, &q_tables)?;
+        let rows = self.init_rows(scan.buffer_size());
+        Ok(RowEncoder {
+            encoder: self,
+            q_tables,
+            color_type,
+            width,
+            height,
+            received: 0,
+            rows,
+            rows_filled: 0,
+            scan,
+        })
     }
 
     /// Encode components with one scan per component
@@ -861,7 +945,11 @@ impl<W: JfifWrite> Encoder<W> {
             self.optimize_huffman_table(&blocks);
         }
 
-        self.write_frame_header(&image, q_tables)?;
+        self.write_frame_header(
+            (image.width(), image.height()),
+            image.get_jpeg_color_type(),
+            q_tables,
+        )?;
 
         for (i, component) in self.components.iter().enumerate() {
             let restart_interval = self.restart_interval.unwrap_or(0);
@@ -921,7 +1009,11 @@ impl<W: JfifWrite> Encoder<W> {
             self.optimize_huffman_table(&blocks);
         }
 
-        self.write_frame_header(&image, q_tables)?;
+        self.write_frame_header(
+            (image.width(), image.height()),
+            image.get_jpeg_color_type(),
+            q_tables,
+        )?;
 
         // Phase 1: DC Scan
         //          Only the DC coefficients can be transfer in the first component scans
@@ -1261,6 +1353,173 @@ impl Encoder<BufWriter<File>> {
         let file = File::create(path)?;
         let buf = BufWriter::new(file);
         Ok(Self::new(buf, quality))
+    }
+}
+
+/// The layout of an interleaved scan and where its encoding stands.
+#[derive(Clone, Copy)]
+struct InterleavedScan {
+    max_h_sampling: usize,
+    max_v_sampling: usize,
+    width: usize,
+    /// MCUs across the image.
+    num_cols: usize,
+    /// MCU rows down the image.
+    num_rows: usize,
+    /// A row's width padded to whole MCUs.
+    buffer_width: usize,
+    prev_dc: [i16; 4],
+    restart_interval: u16,
+    restarts: u32,
+    restarts_to_go: u16,
+}
+
+impl InterleavedScan {
+    /// The bytes a component's row of MCUs takes.
+    fn buffer_size(&self) -> usize {
+        self.buffer_width * 8 * self.max_v_sampling
+    }
+
+    /// Pads the row just filled into `row` to the buffer width by repeating its last pixel.
+    fn pad_row(&self, row: &mut [Vec<u8>; 4]) {
+        for _ in self.width..self.buffer_width {
+            for channel in row.iter_mut() {
+                if !channel.is_empty() {
+                    channel.push(channel[channel.len() - 1]);
+                }
+            }
+        }
+    }
+}
+
+/// The colour type a JPEG of pixels of `color_type` has.
+fn jpeg_color_type(color_type: ColorType) -> JpegColorType {
+    match color_type {
+        ColorType::Luma => JpegColorType::Luma,
+        ColorType::Rgb | ColorType::Rgba | ColorType::Bgr | ColorType::Bgra | ColorType::Ycbcr => {
+            JpegColorType::Ycbcr
+        }
+        ColorType::Cmyk => JpegColorType::Cmyk,
+        ColorType::CmykAsYcck | ColorType::Ycck => JpegColorType::Ycck,
+    }
+}
+
+/// Appends one row of pixels of `color_type` to the components' buffers, converted as
+/// `encode` converts them.
+fn fill_row(color_type: ColorType, data: &[u8], width: u16, buffers: &mut [Vec<u8>; 4]) {
+    #[cfg(all(feature = "simd", any(target_arch = "x86", target_arch = "x86_64")))]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            use crate::avx2::*;
+            match color_type {
+                ColorType::Rgb => return RgbImageAVX2(data, width, 1).fill_buffers(0, buffers),
+                ColorType::Rgba => return RgbaImageAVX2(data, width, 1).fill_buffers(0, buffers),
+                ColorType::Bgr => return BgrImageAVX2(data, width, 1).fill_buffers(0, buffers),
+                ColorType::Bgra => return BgraImageAVX2(data, width, 1).fill_buffers(0, buffers),
+                _ => {}
+            }
+        }
+    }
+    match color_type {
+        ColorType::Luma => GrayImage(data, width, 1).fill_buffers(0, buffers),
+        ColorType::Rgb => RgbImage(data, width, 1).fill_buffers(0, buffers),
+        ColorType::Rgba => RgbaImage(data, width, 1).fill_buffers(0, buffers),
+        ColorType::Bgr => BgrImage(data, width, 1).fill_buffers(0, buffers),
+        ColorType::Bgra => BgraImage(data, width, 1).fill_buffers(0, buffers),
+        ColorType::Ycbcr => YCbCrImage(data, width, 1).fill_buffers(0, buffers),
+        ColorType::Cmyk => CmykImage(data, width, 1).fill_buffers(0, buffers),
+        ColorType::CmykAsYcck => CmykAsYcckImage(data, width, 1).fill_buffers(0, buffers),
+        ColorType::Ycck => YcckImage(data, width, 1).fill_buffers(0, buffers),
+    }
+}
+
+/// A JPEG being written a few rows at a time (see [`Encoder::encode_rows`]).
+pub struct RowEncoder<W: JfifWrite> {
+    encoder: Encoder<W>,
+    q_tables: [QuantizationTable; 2],
+    color_type: ColorType,
+    width: u16,
+    height: u16,
+    /// Rows taken so far.
+    received: u16,
+    /// The current row of MCUs, one buffer per component.
+    rows: [Vec<u8>; 4],
+    /// Rows of pixels in `rows`.
+    rows_filled: usize,
+    scan: InterleavedScan,
+}
+
+impl<W: JfifWrite> RowEncoder<W> {
+    /// Takes the next rows of pixels (whole rows, top to bottom) and writes every row of
+    /// MCUs they complete. Rows past the image's height are ignored.
+    pub fn push(&mut self, rows: &[u8]) -> Result<(), EncodingError> {
+        let row_bytes = usize::from(self.width) * self.color_type.get_bytes_per_pixel();
+        if rows.len() % row_bytes != 0 {
+            return Err(EncodingError::BadImageData {
+                length: rows.len(),
+                required: rows.len().next_multiple_of(row_bytes),
+            });
+        }
+        let mcu_height = 8 * self.scan.max_v_sampling;
+        for row in rows.chunks_exact(row_bytes) {
+            if self.received == self.height {
+                break;
+            }
+            fill_row(self.color_type, row, self.width, &mut self.rows);
+            self.scan.pad_row(&mut self.rows);
+            self.received += 1;
+            self.rows_filled += 1;
+            if self.received == self.height {
+                // The last row of MCUs repeats the image's last row, as `encode` does.
+                while self.rows_filled < mcu_height {
+                    for channel in &mut self.rows {
+                        let end = channel.len();
+                        if end > 0 {
+                            channel.extend_from_within(end - self.scan.buffer_width..end);
+                        }
+                    }
+                    self.rows_filled += 1;
+                }
+            }
+            if self.rows_filled == mcu_height {
+                self.encode_mcu_row()?;
+                for channel in &mut self.rows {
+                    channel.clear();
+                }
+                self.rows_filled = 0;
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_mcu_row(&mut self) -> Result<(), EncodingError> {
+        #[cfg(all(feature = "simd", any(target_arch = "x86", target_arch = "x86_64")))]
+        {
+            if std::is_x86_feature_detected!("avx2") {
+                use crate::avx2::*;
+                return self.encoder.encode_mcu_row::<AVX2Operations>(
+                    &self.rows,
+                    &mut self.scan,
+                    &self.q_tables,
+                );
+            }
+        }
+        self.encoder
+            .encode_mcu_row::<DefaultOperations>(&self.rows, &mut self.scan, &self.q_tables)
+    }
+
+    /// Ends the file, once every row has been given.
+    pub fn finish(mut self) -> Result<(), EncodingError> {
+        if self.received < self.height {
+            let row_bytes = usize::from(self.width) * self.color_type.get_bytes_per_pixel();
+            return Err(EncodingError::BadImageData {
+                length: usize::from(self.received) * row_bytes,
+                required: usize::from(self.height) * row_bytes,
+            });
+        }
+        self.encoder.writer.finalize_bit_buffer()?;
+        self.encoder.writer.write_marker(Marker::EOI)?;
+        Ok(())
     }
 }
 

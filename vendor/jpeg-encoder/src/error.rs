@@ -19,6 +19,10 @@ pub enum EncodingError {
     /// Width or height is zero
     ZeroImageDimensions { width: u16, height: u16 },
 
+    /// The encoder's settings need the whole image at once
+    /// ([`Encoder::encode_rows`](crate::Encoder::encode_rows))
+    NotRowByRow,
+
     /// An io error occurred during writing
     #[cfg(feature = "std")]
     IoError(std::io::Error),
@@ -57,6 +61,10 @@ impl Display for EncodingError {
             ZeroImageDimensions { width, height } => {
                 write!(f, "Image dimensions must be non zero: {}x{}", width, height)
             }
+            NotRowByRow => write!(
+                f,
+                "Progressive images, optimized Huffman tables and sampling factors above 2 need the whole image"
+            ),
             #[cfg(feature = "std")]
             IoError(err) => err.fmt(f),
             Write(err) => write!(f, "{}", err),

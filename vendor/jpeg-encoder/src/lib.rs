@@ -42,7 +42,9 @@ mod marker;
 mod quantization;
 mod writer;
 
-pub use encoder::{ChromaSubsamplingMethod, ColorType, Encoder, JpegColorType, SamplingFactor};
+pub use encoder::{
+    ChromaSubsamplingMethod, ColorType, Encoder, JpegColorType, RowEncoder, SamplingFactor,
+};
 pub use error::EncodingError;
 pub use image_buffer::{ImageBuffer, cmyk_to_ycck, rgb_to_ycbcr};
 pub use quantization::QuantizationTableType;
@@ -583,5 +585,110 @@ mod tests {
         encoder.encode(&data, 1, 1, ColorType::Rgb).unwrap();
 
         check_result(data, 1, 1, &mut result, PixelFormat::RGB24);
+    }
+
+    /// Pixels of `color_type` with some structure and some noise, `width × height`.
+    fn noisy_image(width: u16, height: u16, color_type: ColorType) -> Vec<u8> {
+        let mut state = 0x9e37_79b9_u32 ^ u32::from(width) << 16 ^ u32::from(height);
+        let bytes = usize::from(width) * usize::from(height) * color_type.get_bytes_per_pixel();
+        (0..bytes)
+            .map(|i| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                ((i % 251) as u32 / 2 + (state & 0x3f)) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_pushed_a_few_at_a_time_make_the_bytes_of_one_whole_encode() {
+        let layouts = [
+            (SamplingFactor::F_2_2, None),
+            (SamplingFactor::F_1_1, None),
+            (SamplingFactor::F_2_1, None),
+            (SamplingFactor::F_1_2, None),
+            (SamplingFactor::F_2_2, Some(3)),
+        ];
+        let colours = [
+            ColorType::Rgb,
+            ColorType::Luma,
+            ColorType::Rgba,
+            ColorType::Bgr,
+            ColorType::Cmyk,
+            ColorType::CmykAsYcck,
+        ];
+        let sizes = [(1, 1), (7, 5), (16, 16), (33, 17), (258, 31), (40, 64)];
+        for (sampling, restart) in layouts {
+            for colour in colours {
+                for (width, height) in sizes {
+                    let data = noisy_image(width, height, colour);
+                    fn encoder(
+                        out: &mut Vec<u8>,
+                        (sampling, restart): (SamplingFactor, Option<u16>),
+                    ) -> Encoder<&mut Vec<u8>> {
+                        let mut encoder = Encoder::new(out, 85);
+                        encoder.set_sampling_factor(sampling);
+                        if let Some(interval) = restart {
+                            encoder.set_restart_interval(interval);
+                        }
+                        encoder.add_app_segment(9, b"rows".to_vec()).unwrap();
+                        encoder
+                    }
+                    let mut whole = Vec::new();
+                    encoder(&mut whole, (sampling, restart))
+                        .encode(&data, width, height, colour)
+                        .unwrap();
+                    let row_bytes = usize::from(width) * colour.get_bytes_per_pixel();
+                    for band in [1, 3, 16] {
+                        let mut rows = Vec::new();
+                        let mut writer = encoder(&mut rows, (sampling, restart))
+                            .encode_rows(width, height, colour)
+                            .unwrap();
+                        for chunk in data.chunks(row_bytes * band) {
+                            writer.push(chunk).unwrap();
+                        }
+                        writer.finish().unwrap();
+                        assert!(
+                            rows == whole,
+                            "{width}×{height} {colour:?} {sampling:?} restart {restart:?}, {band} rows at a time"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn row_encoding_refuses_what_needs_the_whole_image() {
+        let mut out = Vec::new();
+        let mut progressive = Encoder::new(&mut out, 80);
+        progressive.set_progressive(true);
+        assert!(matches!(
+            progressive.encode_rows(8, 8, ColorType::Rgb),
+            Err(crate::EncodingError::NotRowByRow)
+        ));
+        let mut optimized = Encoder::new(&mut out, 80);
+        optimized.set_optimized_huffman_tables(true);
+        assert!(optimized.encode_rows(8, 8, ColorType::Rgb).is_err());
+        let mut four = Encoder::new(&mut out, 80);
+        four.set_sampling_factor(SamplingFactor::F_4_1);
+        assert!(four.encode_rows(8, 8, ColorType::Rgb).is_err());
+        assert!(Encoder::new(&mut out, 80).encode_rows(0, 8, ColorType::Rgb).is_err());
+
+        // Too few rows, and rows that are not whole.
+        let mut short = Vec::new();
+        let mut writer = Encoder::new(&mut short, 80)
+            .encode_rows(4, 4, ColorType::Rgb)
+            .unwrap();
+        assert!(writer.push(&[0; 5]).is_err());
+        writer.push(&[0; 12 * 3]).unwrap();
+        assert!(matches!(
+            writer.finish(),
+            Err(crate::EncodingError::BadImageData {
+                length: 36,
+                required: 48
+            })
+        ));
     }
 }
