@@ -560,7 +560,7 @@ impl<W: JfifWrite> Encoder<W> {
 
         if let Some(scans) = self.progressive_scans {
             self.encode_image_progressive::<_, OP>(image, scans, &q_tables)?;
-        } else if self.optimize_huffman_table || !self.sampling_factor.supports_interleaved() {
+        } else if !self.one_interleaved_scan() {
             self.encode_image_sequential::<_, OP>(image, &q_tables)?;
         } else {
             self.encode_image_interleaved::<_, OP>(image, &q_tables)?;
@@ -569,6 +569,12 @@ impl<W: JfifWrite> Encoder<W> {
         self.writer.write_marker(Marker::EOI)?;
 
         Ok(())
+    }
+
+    /// Whether a baseline image is written in one interleaved scan, a row of MCUs at a time
+    /// (rather than one scan per component, after all the blocks are known).
+    fn one_interleaved_scan(&self) -> bool {
+        !self.optimize_huffman_table && self.sampling_factor.supports_interleaved()
     }
 
     /// Writes everything before the frame header (SOI, JFIF header, Adobe marker, app
@@ -910,10 +916,7 @@ impl<W: JfifWrite> Encoder<W> {
         if width == 0 || height == 0 {
             return Err(EncodingError::ZeroImageDimensions { width, height });
         }
-        if self.progressive_scans.is_some()
-            || self.optimize_huffman_table
-            || !self.sampling_factor.supports_interleaved()
-        {
+        if self.progressive_scans.is_some() || !self.one_interleaved_scan() {
             return Err(EncodingError::NotRowByRow);
         }
         let jpeg_color_type = jpeg_color_type(color_type);
