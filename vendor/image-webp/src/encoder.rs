@@ -1,7 +1,6 @@
 //! Encoding of WebP images.
 use std::collections::BinaryHeap;
 use std::io::{self, Write};
-use std::slice::ChunksExact;
 
 use quick_error::quick_error;
 
@@ -115,12 +114,19 @@ impl Write for Frame {
 struct BitWriter<'a> {
     writer: &'a mut Frame,
     buffer: u64,
-    nbits: u8,
+    nbits: u32,
 }
 
 impl BitWriter<'_> {
     #[inline(always)]
     fn write_bits(&mut self, bits: u64, nbits: u8) -> io::Result<()> {
+        self.put(bits, u32::from(nbits));
+        Ok(())
+    }
+
+    /// Appends the low `nbits` bits of `bits` (no bits above them may be set).
+    #[inline(always)]
+    fn put(&mut self, bits: u64, nbits: u32) {
         debug_assert!(nbits <= 64);
 
         self.buffer |= bits << self.nbits;
@@ -129,15 +135,14 @@ impl BitWriter<'_> {
         if self.nbits >= 64 {
             self.writer.push8(self.buffer.to_le_bytes());
             self.nbits -= 64;
-            self.buffer = bits.checked_shr(u32::from(nbits - self.nbits)).unwrap_or(0);
+            self.buffer = bits.checked_shr(nbits - self.nbits).unwrap_or(0);
         }
         debug_assert!(self.nbits < 64);
-        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         if self.nbits % 8 != 0 {
-            self.write_bits(0, 8 - self.nbits % 8)?;
+            self.put(0, 8 - self.nbits % 8);
         }
         if self.nbits > 0 {
             self.writer
@@ -369,58 +374,132 @@ const fn length_to_symbol(len: u16) -> (u16, u8) {
     (symbol, extra_bits as u8)
 }
 
+/// How many pixels after `pixels[i]` repeat it, at most 4096 (a longer run goes on with the
+/// pixel as a literal again). A pixel unlike the next, the common case, takes no loop: in
+/// WebAssembly every loop header checks the time limit.
 #[inline(always)]
-fn count_run(
-    pixel: &[u8],
-    it: &mut std::iter::Peekable<ChunksExact<u8>>,
-    frequencies1: &mut [u32; 280],
-) {
-    let mut run_length = 0;
-    while run_length < 4096 && it.peek() == Some(&pixel) {
-        run_length += 1;
-        it.next();
+fn run_after(pixels: &[[u8; 4]], i: usize) -> usize {
+    let pixel = pixels[i];
+    let rest = &pixels[i + 1..];
+    if rest.first() != Some(&pixel) {
+        return 0;
     }
-    if run_length > 0 {
-        if run_length <= 4 {
-            let symbol = 256 + run_length - 1;
-            frequencies1[symbol] += 1;
-        } else {
-            let (symbol, _extra_bits) = length_to_symbol(run_length as u16);
-            frequencies1[256 + symbol as usize] += 1;
-        }
+    let rest = &rest[1..rest.len().min(4096)];
+    1 + rest.iter().position(|p| *p != pixel).unwrap_or(rest.len())
+}
+
+/// The length symbol of a run of `run` (1 to 4096) pixels, counted from 256 in the green
+/// alphabet, with the number of extra bits that follow it and their value.
+#[inline(always)]
+fn run_symbol(run: usize) -> (usize, u32, u64) {
+    if run <= 4 {
+        (256 + run - 1, 0, 0)
+    } else {
+        let (symbol, extra_bits) = length_to_symbol(run as u16);
+        (
+            256 + symbol as usize,
+            u32::from(extra_bits),
+            (run as u64 - 1) & ((1 << extra_bits) - 1),
+        )
     }
 }
 
-#[inline(always)]
-fn write_run(
-    w: &mut BitWriter<'_>,
-    pixel: &[u8],
-    it: &mut std::iter::Peekable<ChunksExact<u8>>,
-    codes1: &[u16; 280],
-    lengths1: &[u8; 280],
-) -> io::Result<()> {
-    let mut run_length = 0;
-    while run_length < 4096 && it.peek() == Some(&pixel) {
-        run_length += 1;
-        it.next();
-    }
-    if run_length > 0 {
-        if run_length <= 4 {
-            let symbol = 256 + run_length - 1;
-            w.write_bits(u64::from(codes1[symbol]), lengths1[symbol])?;
-        } else {
-            let (symbol, extra_bits) = length_to_symbol(run_length as u16);
-            w.write_bits(
-                u64::from(codes1[256 + symbol as usize]),
-                lengths1[256 + symbol as usize],
-            )?;
-            w.write_bits(
-                (run_length as u64 - 1) & ((1 << extra_bits) - 1),
-                extra_bits,
-            )?;
+/// The symbols of each Huffman alphabet: green and run lengths (1), red (0), blue (2) and
+/// alpha (3).
+struct Frequencies {
+    green: [u32; 280],
+    red: [u32; 256],
+    blue: [u32; 256],
+    alpha: [u32; 256],
+}
+
+/// Counts the symbols that `write_pixels` writes for `pixels`: each pixel's green, red and
+/// blue where the image has colour (`COLOR`), alpha where it has alpha (`ALPHA`), and a run of
+/// the same pixel after it as one length symbol.
+fn count_symbols<const COLOR: bool, const ALPHA: bool>(pixels: &[[u8; 4]], f: &mut Frequencies) {
+    let mut i = 0;
+    while i < pixels.len() {
+        let pixel = pixels[i];
+        f.green[pixel[1] as usize] += 1;
+        if COLOR {
+            f.red[pixel[0] as usize] += 1;
+            f.blue[pixel[2] as usize] += 1;
         }
+        if ALPHA {
+            f.alpha[pixel[3] as usize] += 1;
+        }
+        let run = run_after(pixels, i);
+        if run > 0 {
+            f.green[run_symbol(run).0] += 1;
+        }
+        i += 1 + run;
     }
-    Ok(())
+}
+
+/// A Huffman alphabet's codes with their lengths, one entry per symbol: the code in the low
+/// 16 bits and its length above them, so that writing a channel takes one lookup.
+fn code_table<const N: usize>(codes: &[u16; N], lengths: &[u8; N]) -> [u32; N] {
+    std::array::from_fn(|i| u32::from(codes[i]) | u32::from(lengths[i]) << 16)
+}
+
+/// A table entry's code and length.
+#[inline(always)]
+fn code(entry: u32) -> (u64, u32) {
+    (u64::from(entry & 0xffff), entry >> 16)
+}
+
+/// The tables of `code_table` for green and run lengths, red, blue and alpha.
+struct CodeTables {
+    green: [u32; 280],
+    red: [u32; 256],
+    blue: [u32; 256],
+    alpha: [u32; 256],
+}
+
+/// Writes the pixels with the codes of `tables`, the symbols that `count_symbols` counts: for
+/// each pixel its channels' codes in the order green, red, blue, alpha, then a run of the
+/// same pixel after it.
+///
+/// The bit buffer and its count are locals for the loop: `w` itself lives in memory (the
+/// functions that write the headers and trees take its address), and in WebAssembly every
+/// write through it stored both and loaded them back.
+fn write_pixels<const COLOR: bool, const ALPHA: bool>(
+    w: &mut BitWriter<'_>,
+    pixels: &[[u8; 4]],
+    tables: &CodeTables,
+) {
+    let mut bits = BitWriter {
+        writer: &mut *w.writer,
+        buffer: w.buffer,
+        nbits: w.nbits,
+    };
+    let mut i = 0;
+    while i < pixels.len() {
+        let pixel = pixels[i];
+        let (mut code, mut len) = self::code(tables.green[pixel[1] as usize]);
+        if COLOR {
+            let (red, red_len) = self::code(tables.red[pixel[0] as usize]);
+            let (blue, blue_len) = self::code(tables.blue[pixel[2] as usize]);
+            code |= red << len | blue << (len + red_len);
+            len += red_len + blue_len;
+        }
+        if ALPHA {
+            let (alpha, alpha_len) = self::code(tables.alpha[pixel[3] as usize]);
+            code |= alpha << len;
+            len += alpha_len;
+        }
+        bits.put(code, len);
+        let run = run_after(pixels, i);
+        if run > 0 {
+            let (symbol, extra_len, extra) = run_symbol(run);
+            let (code, len) = self::code(tables.green[symbol]);
+            bits.put(code | extra << len, len + extra_len);
+        }
+        i += 1 + run;
+    }
+    let (buffer, nbits) = (bits.buffer, bits.nbits);
+    w.buffer = buffer;
+    w.nbits = nbits;
 }
 
 /// Allows fine-tuning some encoder parameters.
@@ -631,48 +710,30 @@ fn encode_frame(
     }
 
     // compute frequencies
-    let mut frequencies0 = [0u32; 256];
-    let mut frequencies1 = [0u32; 280];
-    let mut frequencies2 = [0u32; 256];
-    let mut frequencies3 = [0u32; 256];
-    let mut it = pixels.chunks_exact(4).peekable();
+    let pixels = pixels.as_chunks::<4>().0;
+    let mut frequencies = Frequencies {
+        green: [0; 280],
+        red: [0; 256],
+        blue: [0; 256],
+        alpha: [0; 256],
+    };
     match color {
         ColorType::L8 => {
-            frequencies0[0] = 1;
-            frequencies2[0] = 1;
-            frequencies3[0] = 1;
-            while let Some(pixel) = it.next() {
-                frequencies1[pixel[1] as usize] += 1;
-                count_run(pixel, &mut it, &mut frequencies1);
-            }
+            frequencies.red[0] = 1;
+            frequencies.blue[0] = 1;
+            frequencies.alpha[0] = 1;
+            count_symbols::<false, false>(pixels, &mut frequencies);
         }
         ColorType::La8 => {
-            frequencies0[0] = 1;
-            frequencies2[0] = 1;
-            while let Some(pixel) = it.next() {
-                frequencies1[pixel[1] as usize] += 1;
-                frequencies3[pixel[3] as usize] += 1;
-                count_run(pixel, &mut it, &mut frequencies1);
-            }
+            frequencies.red[0] = 1;
+            frequencies.blue[0] = 1;
+            count_symbols::<false, true>(pixels, &mut frequencies);
         }
         ColorType::Rgb8 => {
-            frequencies3[0] = 1;
-            while let Some(pixel) = it.next() {
-                frequencies0[pixel[0] as usize] += 1;
-                frequencies1[pixel[1] as usize] += 1;
-                frequencies2[pixel[2] as usize] += 1;
-                count_run(pixel, &mut it, &mut frequencies1);
-            }
+            frequencies.alpha[0] = 1;
+            count_symbols::<true, false>(pixels, &mut frequencies);
         }
-        ColorType::Rgba8 => {
-            while let Some(pixel) = it.next() {
-                frequencies0[pixel[0] as usize] += 1;
-                frequencies1[pixel[1] as usize] += 1;
-                frequencies2[pixel[2] as usize] += 1;
-                frequencies3[pixel[3] as usize] += 1;
-                count_run(pixel, &mut it, &mut frequencies1);
-            }
-        }
+        ColorType::Rgba8 => count_symbols::<true, true>(pixels, &mut frequencies),
     }
 
     // compute and write huffman codes
@@ -684,16 +745,16 @@ fn encode_frame(
     let mut codes1 = [0u16; 280];
     let mut codes2 = [0u16; 256];
     let mut codes3 = [0u16; 256];
-    write_huffman_tree(w, &frequencies1, &mut lengths1, &mut codes1)?;
+    write_huffman_tree(w, &frequencies.green, &mut lengths1, &mut codes1)?;
     if is_color {
-        write_huffman_tree(w, &frequencies0, &mut lengths0, &mut codes0)?;
-        write_huffman_tree(w, &frequencies2, &mut lengths2, &mut codes2)?;
+        write_huffman_tree(w, &frequencies.red, &mut lengths0, &mut codes0)?;
+        write_huffman_tree(w, &frequencies.blue, &mut lengths2, &mut codes2)?;
     } else {
         write_single_entry_huffman_tree(w, 0)?;
         write_single_entry_huffman_tree(w, 0)?;
     }
     if is_alpha {
-        write_huffman_tree(w, &frequencies3, &mut lengths3, &mut codes3)?;
+        write_huffman_tree(w, &frequencies.alpha, &mut lengths3, &mut codes3)?;
     } else if params.use_predictor_transform {
         write_single_entry_huffman_tree(w, 0)?;
     } else {
@@ -702,59 +763,17 @@ fn encode_frame(
     write_single_entry_huffman_tree(w, 1)?;
 
     // Write image data
-    let mut it = pixels.chunks_exact(4).peekable();
+    let tables = CodeTables {
+        green: code_table(&codes1, &lengths1),
+        red: code_table(&codes0, &lengths0),
+        blue: code_table(&codes2, &lengths2),
+        alpha: code_table(&codes3, &lengths3),
+    };
     match color {
-        ColorType::L8 => {
-            while let Some(pixel) = it.next() {
-                w.write_bits(
-                    u64::from(codes1[pixel[1] as usize]),
-                    lengths1[pixel[1] as usize],
-                )?;
-                write_run(w, pixel, &mut it, &codes1, &lengths1)?;
-            }
-        }
-        ColorType::La8 => {
-            while let Some(pixel) = it.next() {
-                let len1 = lengths1[pixel[1] as usize];
-                let len3 = lengths3[pixel[3] as usize];
-
-                let code = u64::from(codes1[pixel[1] as usize])
-                    | (u64::from(codes3[pixel[3] as usize]) << len1);
-
-                w.write_bits(code, len1 + len3)?;
-                write_run(w, pixel, &mut it, &codes1, &lengths1)?;
-            }
-        }
-        ColorType::Rgb8 => {
-            while let Some(pixel) = it.next() {
-                let len1 = lengths1[pixel[1] as usize];
-                let len0 = lengths0[pixel[0] as usize];
-                let len2 = lengths2[pixel[2] as usize];
-
-                let code = u64::from(codes1[pixel[1] as usize])
-                    | (u64::from(codes0[pixel[0] as usize]) << len1)
-                    | (u64::from(codes2[pixel[2] as usize]) << (len1 + len0));
-
-                w.write_bits(code, len1 + len0 + len2)?;
-                write_run(w, pixel, &mut it, &codes1, &lengths1)?;
-            }
-        }
-        ColorType::Rgba8 => {
-            while let Some(pixel) = it.next() {
-                let len1 = lengths1[pixel[1] as usize];
-                let len0 = lengths0[pixel[0] as usize];
-                let len2 = lengths2[pixel[2] as usize];
-                let len3 = lengths3[pixel[3] as usize];
-
-                let code = u64::from(codes1[pixel[1] as usize])
-                    | (u64::from(codes0[pixel[0] as usize]) << len1)
-                    | (u64::from(codes2[pixel[2] as usize]) << (len1 + len0))
-                    | (u64::from(codes3[pixel[3] as usize]) << (len1 + len0 + len2));
-
-                w.write_bits(code, len1 + len0 + len2 + len3)?;
-                write_run(w, pixel, &mut it, &codes1, &lengths1)?;
-            }
-        }
+        ColorType::L8 => write_pixels::<false, false>(w, pixels, &tables),
+        ColorType::La8 => write_pixels::<false, true>(w, pixels, &tables),
+        ColorType::Rgb8 => write_pixels::<true, false>(w, pixels, &tables),
+        ColorType::Rgba8 => write_pixels::<true, true>(w, pixels, &tables),
     }
 
     w.flush()?;
@@ -960,6 +979,57 @@ mod tests {
                 .flat_map(|p| [p[0], p[0], p[0], p[p.len() - 1]][..channels].to_vec())
                 .collect();
             assert_eq!(img, expected, "{color:?}");
+        }
+    }
+
+    /// Runs of a repeated pixel are written as length symbols (of at most 4096 pixels each):
+    /// every colour type with runs from one pixel to longer than the longest.
+    #[test]
+    fn write_webp_runs() {
+        let (width, height) = (1000u32, 23u32);
+        let mut rng = rand::thread_rng();
+        let mut rgba = Vec::new();
+        let mut lengths = [
+            1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 17, 100, 4095, 4096, 4097, 8193,
+        ]
+        .iter()
+        .cycle();
+        while rgba.len() < (width * height * 4) as usize {
+            let mut pixel = [0; 4];
+            rng.fill_bytes(&mut pixel);
+            for _ in 0..*lengths.next().unwrap() {
+                rgba.extend_from_slice(&pixel);
+            }
+        }
+        rgba.truncate((width * height * 4) as usize);
+        for (color, channels) in [
+            (crate::ColorType::L8, 1),
+            (crate::ColorType::La8, 2),
+            (crate::ColorType::Rgb8, 3),
+            (crate::ColorType::Rgba8, 4),
+        ] {
+            let bytes: Vec<u8> = rgba
+                .chunks_exact(4)
+                .flat_map(|p| p[4 - channels..].to_vec())
+                .collect();
+            let mut output = Vec::new();
+            WebPEncoder::new(&mut output)
+                .encode(&bytes, width, height, color)
+                .unwrap();
+
+            let mut decoder = crate::WebPDecoder::new(std::io::Cursor::new(output)).unwrap();
+            let decoded_channels = if decoder.has_alpha() { 4 } else { 3 };
+            let mut img = vec![0; (width * height) as usize * decoded_channels];
+            decoder.read_image(&mut img).unwrap();
+            let expected: Vec<u8> = bytes
+                .chunks_exact(channels)
+                .flat_map(|p| match channels {
+                    1 => vec![p[0], p[0], p[0]],
+                    2 => vec![p[0], p[0], p[0], p[1]],
+                    _ => p.to_vec(),
+                })
+                .collect();
+            assert!(img == expected, "{color:?}");
         }
     }
 
