@@ -404,9 +404,9 @@ fn run_symbol(run: usize) -> (usize, u32, u64) {
     }
 }
 
-/// The symbols of each Huffman alphabet: green and run lengths (1), red (0), blue (2) and
-/// alpha (3).
-struct Frequencies {
+/// A number for each symbol of the four Huffman alphabets: green and run lengths (1), red
+/// (0), blue (2) and alpha (3). The symbols' frequencies, or their codes (`code_table`).
+struct Alphabets {
     green: [u32; 280],
     red: [u32; 256],
     blue: [u32; 256],
@@ -416,7 +416,7 @@ struct Frequencies {
 /// Counts the symbols that `write_pixels` writes for `pixels`: each pixel's green, red and
 /// blue where the image has colour (`COLOR`), alpha where it has alpha (`ALPHA`), and a run of
 /// the same pixel after it as one length symbol.
-fn count_symbols<const COLOR: bool, const ALPHA: bool>(pixels: &[[u8; 4]], f: &mut Frequencies) {
+fn count_symbols<const COLOR: bool, const ALPHA: bool>(pixels: &[[u8; 4]], f: &mut Alphabets) {
     let mut i = 0;
     while i < pixels.len() {
         let pixel = pixels[i];
@@ -444,16 +444,8 @@ fn code_table<const N: usize>(codes: &[u16; N], lengths: &[u8; N]) -> [u32; N] {
 
 /// A table entry's code and length.
 #[inline(always)]
-fn code(entry: u32) -> (u64, u32) {
+fn code_and_length(entry: u32) -> (u64, u32) {
     (u64::from(entry & 0xffff), entry >> 16)
-}
-
-/// The tables of `code_table` for green and run lengths, red, blue and alpha.
-struct CodeTables {
-    green: [u32; 280],
-    red: [u32; 256],
-    blue: [u32; 256],
-    alpha: [u32; 256],
 }
 
 /// Writes the pixels with the codes of `tables`, the symbols that `count_symbols` counts: for
@@ -466,7 +458,7 @@ struct CodeTables {
 fn write_pixels<const COLOR: bool, const ALPHA: bool>(
     w: &mut BitWriter<'_>,
     pixels: &[[u8; 4]],
-    tables: &CodeTables,
+    tables: &Alphabets,
 ) {
     let mut bits = BitWriter {
         writer: &mut *w.writer,
@@ -476,15 +468,15 @@ fn write_pixels<const COLOR: bool, const ALPHA: bool>(
     let mut i = 0;
     while i < pixels.len() {
         let pixel = pixels[i];
-        let (mut code, mut len) = self::code(tables.green[pixel[1] as usize]);
+        let (mut code, mut len) = code_and_length(tables.green[pixel[1] as usize]);
         if COLOR {
-            let (red, red_len) = self::code(tables.red[pixel[0] as usize]);
-            let (blue, blue_len) = self::code(tables.blue[pixel[2] as usize]);
+            let (red, red_len) = code_and_length(tables.red[pixel[0] as usize]);
+            let (blue, blue_len) = code_and_length(tables.blue[pixel[2] as usize]);
             code |= red << len | blue << (len + red_len);
             len += red_len + blue_len;
         }
         if ALPHA {
-            let (alpha, alpha_len) = self::code(tables.alpha[pixel[3] as usize]);
+            let (alpha, alpha_len) = code_and_length(tables.alpha[pixel[3] as usize]);
             code |= alpha << len;
             len += alpha_len;
         }
@@ -492,7 +484,7 @@ fn write_pixels<const COLOR: bool, const ALPHA: bool>(
         let run = run_after(pixels, i);
         if run > 0 {
             let (symbol, extra_len, extra) = run_symbol(run);
-            let (code, len) = self::code(tables.green[symbol]);
+            let (code, len) = code_and_length(tables.green[symbol]);
             bits.put(code | extra << len, len + extra_len);
         }
         i += 1 + run;
@@ -711,7 +703,7 @@ fn encode_frame(
 
     // compute frequencies
     let pixels = pixels.as_chunks::<4>().0;
-    let mut frequencies = Frequencies {
+    let mut frequencies = Alphabets {
         green: [0; 280],
         red: [0; 256],
         blue: [0; 256],
@@ -763,7 +755,7 @@ fn encode_frame(
     write_single_entry_huffman_tree(w, 1)?;
 
     // Write image data
-    let tables = CodeTables {
+    let tables = Alphabets {
         green: code_table(&codes1, &lengths1),
         red: code_table(&codes0, &lengths0),
         blue: code_table(&codes2, &lengths2),
